@@ -1,0 +1,285 @@
+//! The napi surface over [`crate::doorbell`]. `index.ts` wraps it into the public API; nothing
+//! here is meant to be used directly.
+//!
+//! A wait is a tokio task running the core's `Doorbell::wait`, armed by `index.ts` while at least
+//! one JS wait is pending and aborted when none is. It reports through one weak threadsafe
+//! function per doorbell, which is referenced on Node's loop only while armed (and not unref'd).
+
+use std::io;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{spawn, within_runtime_if_available, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Error, Result, Status};
+use napi_derive::napi;
+use tokio::task::JoinHandle;
+
+use crate::doorbell::{self, Doorbell, DoorbellHandle, SignalResult};
+
+/// `tryDrain` found nothing pending.
+#[napi]
+pub const WAKE_EMPTY: i32 = 0;
+/// Rings were pending and have been drained.
+#[napi]
+pub const WAKE_RANG: i32 = 1;
+/// The peer's end is closed and every ring it sent has been delivered.
+#[napi]
+pub const WAKE_PEER_GONE: i32 = 2;
+// Any other wake status is a negated errno.
+
+/// Errors that `index.ts` turns into Node-style system errors (`code`, `errno`, `syscall`).
+#[napi]
+pub const OS_ERROR_PREFIX: &str = "ERRNO";
+
+fn os_error(err: io::Error, syscall: &str) -> Error {
+  let errno = err.raw_os_error().unwrap_or(libc::EIO);
+  Error::new(
+    Status::GenericFailure,
+    format!("{OS_ERROR_PREFIX} {errno} {syscall}"),
+  )
+}
+
+fn wake_status(result: io::Result<bool>) -> i32 {
+  match result {
+    Ok(true) => WAKE_RANG,
+    Ok(false) => WAKE_EMPTY,
+    Err(err) if doorbell::is_peer_gone(&err) => WAKE_PEER_GONE,
+    Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
+  }
+}
+
+fn closed_error() -> Error {
+  Error::new(Status::InvalidArg, "the doorbell is closed")
+}
+
+type WakeCallback = ThreadsafeFunction<i32, (), i32, Status, false, true>;
+
+/// An endpoint not yet watched by this process: the end to hand to a child.
+#[napi]
+pub struct NativeHandle {
+  handle: Option<DoorbellHandle>,
+}
+
+#[napi]
+impl NativeHandle {
+  /// Takes ownership of `fd` after checking that it is an open socket.
+  #[napi(factory)]
+  pub fn from_raw_fd(fd: i32) -> Result<Self> {
+    doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
+    // SAFETY: fd is an open socket; index.ts documents that ownership passes to the handle.
+    let handle = unsafe { DoorbellHandle::from_raw_fd(fd) };
+    Ok(Self {
+      handle: Some(handle),
+    })
+  }
+
+  /// The fd, or -1 once closed or consumed.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    self.handle.as_ref().map_or(-1, |h| h.as_raw_fd())
+  }
+
+  /// Closes the fd; idempotent.
+  #[napi]
+  pub fn close(&mut self) {
+    self.handle = None;
+  }
+}
+
+/// A watched endpoint: the Rust core plus the machinery that reports wakes to JS.
+#[napi]
+pub struct NativeDoorbell {
+  core: Option<Arc<Doorbell>>,
+  on_wake: Arc<WakeCallback>,
+  watch: Option<JoinHandle<()>>,
+  keeps_loop_alive: bool,
+  loop_referenced: bool,
+}
+
+#[napi]
+impl NativeDoorbell {
+  /// Creates a socketpair: `[host, guest]`.
+  #[napi]
+  pub fn create_pair(on_wake: Function<i32, ()>) -> Result<(NativeDoorbell, NativeHandle)> {
+    let (core, handle) = within_runtime_if_available(Doorbell::create_pair)
+      .map_err(|e| os_error(e, "socketpair"))?;
+    let host = Self::new(core, on_wake)?;
+    Ok((
+      host,
+      NativeHandle {
+        handle: Some(handle),
+      },
+    ))
+  }
+
+  /// Consumes a handle; on failure the handle keeps its fd.
+  #[napi(factory)]
+  pub fn from_handle(handle: &mut NativeHandle, on_wake: Function<i32, ()>) -> Result<Self> {
+    let fd = handle.fd();
+    if fd < 0 {
+      return Err(closed_error());
+    }
+    let host = Self::from_raw_fd(fd, on_wake)?;
+    if let Some(h) = handle.handle.take() {
+      std::mem::forget(h);
+    }
+    Ok(host)
+  }
+
+  /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
+  #[napi(factory)]
+  pub fn from_raw_fd(fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
+    let core = within_runtime_if_available(|| Doorbell::from_raw_fd(fd))
+      .map_err(|e| os_error(e, "getsockopt"))?;
+    Self::new(core, on_wake)
+  }
+
+  fn new(core: Doorbell, on_wake: Function<i32, ()>) -> Result<Self> {
+    let on_wake = on_wake
+      .build_threadsafe_function::<i32>()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build()?;
+    Ok(Self {
+      core: Some(Arc::new(core)),
+      on_wake: Arc::new(on_wake),
+      watch: None,
+      keeps_loop_alive: true,
+      loop_referenced: false,
+    })
+  }
+
+  fn core(&self) -> Result<&Arc<Doorbell>> {
+    self.core.as_ref().ok_or_else(closed_error)
+  }
+
+  /// The fd, or -1 once closed.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    self.core.as_ref().map_or(-1, |core| core.as_raw_fd())
+  }
+
+  /// Sends one ring: 'Sent', 'BufferFull' or 'PeerDead'.
+  #[napi]
+  pub fn signal(&self) -> Result<&'static str> {
+    Ok(match self.core()?.signal_now() {
+      SignalResult::Sent => "Sent",
+      SignalResult::BufferFull => "BufferFull",
+      SignalResult::PeerDead => "PeerDead",
+    })
+  }
+
+  /// Drains without blocking and says what it found, as a wake status.
+  #[napi]
+  pub fn try_drain(&self) -> Result<i32> {
+    Ok(wake_status(self.core()?.try_drain()))
+  }
+
+  /// Bytes waiting in the socket.
+  #[napi]
+  pub fn pending_bytes(&self) -> Result<u32> {
+    Ok(self.core()?.pending_bytes().min(u32::MAX as usize) as u32)
+  }
+
+  /// Whether a signal or a wait has found the peer gone.
+  #[napi]
+  pub fn is_peer_dead(&self) -> Result<bool> {
+    Ok(self.core()?.is_peer_dead())
+  }
+
+  /// Starts watching for a ring, unless already watching; `on_wake` gets the wake status.
+  #[napi]
+  pub fn arm(&mut self, env: Env) -> Result<()> {
+    let core = Arc::clone(self.core()?);
+    if self.watch.is_none() {
+      let on_wake = Arc::clone(&self.on_wake);
+      self.watch = Some(spawn(async move {
+        let status = wake_status(core.wait().await.map(|()| true));
+        on_wake.call(status, ThreadsafeFunctionCallMode::NonBlocking);
+      }));
+    }
+    self.update_loop_ref(env)
+  }
+
+  /// Stops watching; a ring that arrives later stays in the socket for the next arm or drain.
+  #[napi]
+  pub fn disarm(&mut self, env: Env) -> Result<()> {
+    if let Some(watch) = self.watch.take() {
+      watch.abort();
+    }
+    self.update_loop_ref(env)
+  }
+
+  /// Whether an armed watch keeps Node's event loop alive (the default).
+  #[napi]
+  pub fn set_keeps_loop_alive(&mut self, env: Env, keep: bool) -> Result<()> {
+    self.keeps_loop_alive = keep;
+    self.update_loop_ref(env)
+  }
+
+  fn update_loop_ref(&mut self, env: Env) -> Result<()> {
+    let wanted = self.keeps_loop_alive && self.watch.is_some();
+    if wanted == self.loop_referenced {
+      return Ok(());
+    }
+    let raw = self.on_wake.raw();
+    let status = unsafe {
+      if wanted {
+        napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
+      } else {
+        napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
+      }
+    };
+    if status != napi::sys::Status::napi_ok {
+      return Err(Error::new(
+        Status::from(status),
+        "updating the threadsafe function's loop reference failed",
+      ));
+    }
+    self.loop_referenced = wanted;
+    Ok(())
+  }
+
+  /// Stops watching and closes the fd; idempotent.
+  #[napi]
+  pub fn close(&mut self, env: Env) -> Result<()> {
+    self.disarm(env)?;
+    self.core = None;
+    Ok(())
+  }
+}
+
+impl Drop for NativeDoorbell {
+  fn drop(&mut self) {
+    if let Some(watch) = self.watch.take() {
+      watch.abort();
+    }
+  }
+}
+
+/// Sets O_NONBLOCK on `fd`.
+#[napi]
+pub fn set_nonblocking(fd: i32) -> Result<()> {
+  doorbell::set_nonblocking(fd).map_err(|e| os_error(e, "fcntl"))
+}
+
+/// Closes `fd`, after checking that it is open.
+#[napi]
+pub fn close_peer_fd(fd: i32) -> Result<()> {
+  doorbell::validate_fd(fd).map_err(|e| os_error(e, "fcntl"))?;
+  doorbell::close_peer_fd(fd as RawFd);
+  Ok(())
+}
+
+/// Fails unless `fd` is open.
+#[napi]
+pub fn validate_fd(fd: i32) -> Result<()> {
+  doorbell::validate_fd(fd).map_err(|e| os_error(e, "fcntl"))
+}
+
+/// Clears FD_CLOEXEC on `fd`, so that children inherit it.
+#[napi]
+pub fn clear_cloexec(fd: i32) -> Result<()> {
+  doorbell::clear_cloexec(fd).map_err(|e| os_error(e, "fcntl"))
+}

@@ -1,0 +1,476 @@
+//! Socketpair doorbell for cross-process wakeup.
+//!
+//! Uses a Unix domain socketpair (SOCK_STREAM) wrapped in `tokio::io::unix::AsyncFd`
+//! for efficient async notification between processes sharing memory.
+//!
+//! Ported from the shared-memory IPC seed (`shared/seed/doorbell.rs`), with its defects fixed:
+//! a STREAM pair (peer death is seen), close-on-exec, EINTR retries, EOF as a peer-gone error,
+//! ENOBUFS as BufferFull, every PeerDead result marking the doorbell dead, no SIGPIPE, and
+//! constructors that take ownership of an fd only when they succeed.
+
+use std::io::{self, ErrorKind};
+use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Result of a doorbell signal attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalResult {
+  /// Signal was sent successfully.
+  Sent,
+  /// Buffer was full but peer is alive (signal coalesced with pending ones).
+  BufferFull,
+  /// Peer has disconnected (socket broken).
+  PeerDead,
+}
+
+/// Opaque handle for passing doorbell endpoints between processes.
+///
+/// On Unix, this wraps a raw file descriptor.
+///
+/// Use [`Doorbell::create_pair`] to create a pair, then pass this handle
+/// to the child process and call [`Doorbell::from_handle`] to reconstruct.
+#[derive(Debug)]
+pub struct DoorbellHandle(OwnedFd);
+
+impl DoorbellHandle {
+  /// Get the raw file descriptor (for passing to child processes).
+  pub fn as_raw_fd(&self) -> RawFd {
+    self.0.as_raw_fd()
+  }
+
+  /// Create from a raw file descriptor (in child process after spawn).
+  ///
+  /// # Safety
+  /// The caller must ensure the FD is valid and not owned by anything else.
+  pub unsafe fn from_raw_fd(fd: RawFd) -> Self {
+    // SAFETY: Caller ensures FD is valid and not owned
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Self(fd)
+  }
+
+  /// Format as a command-line argument value.
+  pub fn to_arg(&self) -> String {
+    self.0.as_raw_fd().to_string()
+  }
+
+  /// Parse from a command-line argument value.
+  ///
+  /// # Safety
+  /// The FD must be valid and not owned by anything else.
+  /// This is typically only safe to call in a child process that inherited the FD.
+  pub unsafe fn from_arg(s: &str) -> Result<Self, std::num::ParseIntError> {
+    let fd: RawFd = s.parse()?;
+    let handle = unsafe { Self::from_raw_fd(fd) };
+    Ok(handle)
+  }
+
+  /// The CLI argument name for this platform.
+  pub const ARG_NAME: &'static str = "--doorbell-fd";
+}
+
+impl From<DoorbellHandle> for OwnedFd {
+  fn from(handle: DoorbellHandle) -> OwnedFd {
+    handle.0
+  }
+}
+
+/// A doorbell for cross-process wakeup.
+///
+/// Uses a Unix domain socketpair (SOCK_STREAM) for bidirectional signaling.
+/// Wrapped in `AsyncFd` for async readiness notification via epoll/kqueue.
+pub struct Doorbell {
+  async_fd: AsyncFd<OwnedFd>,
+  /// Set once a signal found the peer gone or a wait saw its end closed.
+  peer_dead: AtomicBool,
+  /// A zero-length read means EOF only on a stream socket; a DGRAM peer may send empty datagrams.
+  is_stream: bool,
+}
+
+/// The error a wait returns once the peer's end is closed.
+pub fn peer_gone() -> io::Error {
+  io::Error::new(ErrorKind::ConnectionReset, "doorbell peer is gone")
+}
+
+/// Whether `err` means the peer's end is closed, rather than a fault of ours.
+pub fn is_peer_gone(err: &io::Error) -> bool {
+  matches!(
+    err.kind(),
+    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::NotConnected
+  )
+}
+
+/// Reads until the socket is empty. Rings that arrived before the peer closed count first:
+/// EOF is an error only when nothing was drained in the same call.
+fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Result<bool> {
+  let mut buf = [0u8; 64];
+  let mut drained = false;
+
+  loop {
+    let ret = retry_eintr(|| unsafe {
+      libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0)
+    });
+
+    let err = match ret {
+      Ok(n) if n > 0 || !is_stream => {
+        drained = true;
+        continue;
+      }
+      Ok(_) => return if drained { Ok(true) } else { Err(peer_gone()) },
+      Err(err) => err,
+    };
+
+    if err.kind() == ErrorKind::WouldBlock {
+      if drained {
+        return Ok(true);
+      }
+      return if would_block_is_error {
+        Err(err)
+      } else {
+        Ok(false)
+      };
+    }
+
+    if drained && is_peer_gone(&err) {
+      return Ok(true);
+    }
+    return Err(err);
+  }
+}
+
+impl Doorbell {
+  /// Create a socketpair and return (host_doorbell, guest_handle).
+  ///
+  /// The guest_handle should be passed to the plugin (e.g., via command line).
+  /// The host keeps the Doorbell. Must be called within a tokio runtime.
+  pub fn create_pair() -> io::Result<(Self, DoorbellHandle)> {
+    let (host_fd, peer_fd) = create_socketpair()?;
+    let host = Self::from_owned_fd(host_fd).map_err(|(err, _)| err)?;
+    Ok((host, DoorbellHandle(peer_fd)))
+  }
+
+  /// Create a Doorbell from an opaque handle (guest/plugin side).
+  ///
+  /// This is the cross-platform way to reconstruct a Doorbell in a spawned process.
+  /// Consumes the handle, taking ownership of the underlying file descriptor.
+  pub fn from_handle(handle: DoorbellHandle) -> io::Result<Self> {
+    Self::from_owned_fd(handle.0).map_err(|(err, _)| err)
+  }
+
+  /// Create a Doorbell from a raw file descriptor (plugin side).
+  ///
+  /// Prefer [`Self::from_handle`] for cross-platform code. Ownership of `fd` passes to the
+  /// Doorbell only on success: on error the fd is left open and as it was.
+  /// Must be called within a tokio runtime.
+  pub fn from_raw_fd(fd: RawFd) -> io::Result<Self> {
+    validate_socket(fd)?;
+    // SAFETY: fd is open; on failure it is released again below, never closed.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    Self::from_owned_fd(owned).map_err(|(err, owned)| {
+      let _ = owned.into_raw_fd();
+      err
+    })
+  }
+
+  /// Wraps an fd this process owns; on failure hands it back untouched but for O_NONBLOCK.
+  fn from_owned_fd(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
+    let raw = fd.as_raw_fd();
+    let is_stream = match socket_type(raw).and_then(|ty| set_nonblocking(raw).map(|()| ty)) {
+      Ok(ty) => ty == libc::SOCK_STREAM,
+      Err(err) => return Err((err, fd)),
+    };
+    let _ = set_cloexec(raw);
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    let _ = set_nosigpipe(raw);
+    // SAFETY: an OwnedFd stays open and refers to the same socket for as long as it is owned.
+    match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+      Ok(async_fd) => Ok(Self {
+        async_fd,
+        peer_dead: AtomicBool::new(false),
+        is_stream,
+      }),
+      Err(err) => {
+        let (fd, err) = err.into_parts();
+        Err((err, fd))
+      }
+    }
+  }
+
+  /// Signal the other side.
+  ///
+  /// Sends a 1-byte message. If the socket buffer is full (EAGAIN),
+  /// the signal is dropped (the other side is already signaled).
+  ///
+  /// Returns `SignalResult::PeerDead` if the peer has disconnected
+  /// (EPIPE, ECONNRESET, ENOTCONN), and marks the doorbell dead.
+  pub async fn signal(&self) -> SignalResult {
+    self.signal_now()
+  }
+
+  /// [`Self::signal`] without the future: the send never blocks.
+  pub fn signal_now(&self) -> SignalResult {
+    let fd = self.async_fd.get_ref().as_raw_fd();
+    let buf = [1u8];
+
+    let ret = retry_eintr(|| unsafe {
+      libc::send(
+        fd,
+        buf.as_ptr() as *const libc::c_void,
+        buf.len(),
+        libc::MSG_DONTWAIT | SEND_NOSIGNAL,
+      )
+    });
+
+    let result = match ret {
+      Ok(_) => SignalResult::Sent,
+      Err(err) => classify_send_error(&err),
+    };
+    if result == SignalResult::PeerDead {
+      self.peer_dead.store(true, Ordering::Relaxed);
+    }
+    result
+  }
+
+  /// Check if the peer appears to be dead (a signal failed, or a wait saw its end closed).
+  pub fn is_peer_dead(&self) -> bool {
+    self.peer_dead.load(Ordering::Relaxed)
+  }
+
+  /// Wait for a signal from the other side.
+  ///
+  /// Fails with a [`peer_gone`] error once the peer's end is closed and every ring it sent
+  /// before closing has been delivered.
+  pub async fn wait(&self) -> io::Result<()> {
+    if self.try_drain()? {
+      return Ok(());
+    }
+
+    loop {
+      let mut guard = self.async_fd.ready(Interest::READABLE).await?;
+
+      let drained = guard.try_io(|inner| {
+        let fd = inner.get_ref().as_raw_fd();
+        drain_fd(fd, self.is_stream, true).map(|_| ())
+      });
+
+      match drained {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => return Err(self.note_error(e)),
+        Err(_would_block) => continue,
+      }
+    }
+  }
+
+  /// Drain pending rings without blocking: `Ok(true)` if there were any, `Ok(false)` if none,
+  /// a [`peer_gone`] error if the peer's end is closed and nothing was pending.
+  pub fn try_drain(&self) -> io::Result<bool> {
+    let fd = self.async_fd.get_ref().as_raw_fd();
+    drain_fd(fd, self.is_stream, false).map_err(|e| self.note_error(e))
+  }
+
+  fn note_error(&self, err: io::Error) -> io::Error {
+    if is_peer_gone(&err) {
+      self.peer_dead.store(true, Ordering::Relaxed);
+    }
+    err
+  }
+
+  /// Drain any pending signals without blocking; true if there were any.
+  pub fn drain(&self) -> bool {
+    self.try_drain().unwrap_or(false)
+  }
+
+  /// Accept an incoming connection (no-op on Unix).
+  ///
+  /// On Unix, socketpairs are already connected when created, so this is a no-op.
+  pub async fn accept(&self) -> io::Result<()> {
+    // Unix socketpairs are already connected
+    Ok(())
+  }
+
+  /// Get the number of bytes pending in the socket buffer (for diagnostics).
+  pub fn pending_bytes(&self) -> usize {
+    let fd = self.async_fd.get_ref().as_raw_fd();
+    let mut pending: libc::c_int = 0;
+    let ret = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
+    if ret < 0 {
+      0
+    } else {
+      pending as usize
+    }
+  }
+}
+
+impl AsRawFd for Doorbell {
+  fn as_raw_fd(&self) -> RawFd {
+    self.async_fd.get_ref().as_raw_fd()
+  }
+}
+
+/// What a failed send means: a full buffer still rings the peer; any other error (EPIPE,
+/// ECONNRESET, ENOTCONN, a DGRAM peer's ECONNREFUSED, ...) means the peer cannot be reached.
+fn classify_send_error(err: &io::Error) -> SignalResult {
+  // ENOBUFS (55 on macOS/BSD, 105 on Linux) means socket buffer is full
+  // This is fine - there's already a pending signal, so we can drop this one
+  if err.kind() == ErrorKind::WouldBlock || err.raw_os_error() == Some(libc::ENOBUFS) {
+    SignalResult::BufferFull
+  } else {
+    SignalResult::PeerDead
+  }
+}
+
+/// Runs a libc call that returns -1 on error, again for as long as a signal interrupts it.
+fn retry_eintr(mut call: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
+  loop {
+    let ret = call();
+    if ret >= 0 {
+      return Ok(ret as usize);
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() != ErrorKind::Interrupted {
+      return Err(err);
+    }
+  }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_NOSIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_NOSIGNAL: libc::c_int = 0;
+
+fn create_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+  let mut fds = [0i32; 2];
+
+  #[cfg(target_os = "linux")]
+  let sock_type = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+  #[cfg(not(target_os = "linux"))]
+  let sock_type = libc::SOCK_STREAM;
+
+  let ret = unsafe { libc::socketpair(libc::AF_UNIX, sock_type, 0, fds.as_mut_ptr()) };
+  if ret < 0 {
+    return Err(io::Error::last_os_error());
+  }
+
+  let fd0 = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+  let fd1 = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+
+  #[cfg(not(target_os = "linux"))]
+  for fd in [&fd0, &fd1] {
+    set_nonblocking(fd.as_raw_fd())?;
+    set_cloexec(fd.as_raw_fd())?;
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    set_nosigpipe(fd.as_raw_fd())?;
+  }
+
+  Ok((fd0, fd1))
+}
+
+/// Set a file descriptor to non-blocking mode.
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+  let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+  if flags < 0 {
+    return Err(io::Error::last_os_error());
+  }
+  let ret = unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+  if ret < 0 {
+    return Err(io::Error::last_os_error());
+  }
+  Ok(())
+}
+
+/// Close the peer end of a socketpair (host side, after spawning plugin).
+///
+/// # Safety
+///
+/// fd must be a valid file descriptor that the caller owns.
+pub fn close_peer_fd(fd: RawFd) {
+  unsafe {
+    libc::close(fd);
+  }
+}
+
+/// Validate that a file descriptor is valid and open.
+///
+/// Uses fcntl(F_GETFL) to check if the fd is valid.
+pub fn validate_fd(fd: RawFd) -> io::Result<()> {
+  let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+  if flags < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(())
+  }
+}
+
+/// Validate that `fd` is open (EBADF otherwise) and is a socket (ENOTSOCK otherwise).
+pub fn validate_socket(fd: RawFd) -> io::Result<()> {
+  validate_fd(fd)?;
+  socket_type(fd).map(|_| ())
+}
+
+fn socket_type(fd: RawFd) -> io::Result<libc::c_int> {
+  let mut ty: libc::c_int = 0;
+  let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+  let ret = unsafe {
+    libc::getsockopt(
+      fd,
+      libc::SOL_SOCKET,
+      libc::SO_TYPE,
+      &mut ty as *mut libc::c_int as *mut libc::c_void,
+      &mut len,
+    )
+  };
+  if ret < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(ty)
+  }
+}
+
+/// Clear the close-on-exec flag so the fd is inherited by children.
+///
+/// Call this on the guest's doorbell fd before spawning.
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+  update_fd_flags(fd, |flags| flags & !libc::FD_CLOEXEC)
+}
+
+fn set_cloexec(fd: RawFd) -> io::Result<()> {
+  update_fd_flags(fd, |flags| flags | libc::FD_CLOEXEC)
+}
+
+fn update_fd_flags(fd: RawFd, update: impl FnOnce(libc::c_int) -> libc::c_int) -> io::Result<()> {
+  let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+  if flags < 0 {
+    return Err(io::Error::last_os_error());
+  }
+
+  let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, update(flags)) };
+  if ret < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(())
+  }
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+fn set_nosigpipe(fd: RawFd) -> io::Result<()> {
+  let on: libc::c_int = 1;
+  let ret = unsafe {
+    libc::setsockopt(
+      fd,
+      libc::SOL_SOCKET,
+      libc::SO_NOSIGPIPE,
+      &on as *const libc::c_int as *const libc::c_void,
+      std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    )
+  };
+  if ret < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(())
+  }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+use std::time::Duration;
+
+use super::*;
+
+const GENEROUS: Duration = Duration::from_secs(10);
+
+fn fd_flags(fd: RawFd) -> libc::c_int {
+  unsafe { libc::fcntl(fd, libc::F_GETFD) }
+}
+
+fn is_open(fd: RawFd) -> bool {
+  validate_fd(fd).is_ok()
+}
+
+async fn wait_within(doorbell: &Doorbell) -> io::Result<()> {
+  tokio::time::timeout(GENEROUS, doorbell.wait())
+    .await
+    .expect("wait did not finish in time")
+}
+
+#[tokio::test]
+async fn a_signal_wakes_the_peer_and_rings_coalesce() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let guest = Doorbell::from_handle(guest).unwrap();
+  for _ in 0..10 {
+    assert_eq!(host.signal().await, SignalResult::Sent);
+  }
+  assert_eq!(guest.pending_bytes(), 10);
+  wait_within(&guest).await.unwrap();
+  assert_eq!(guest.pending_bytes(), 0);
+  assert!(!guest.drain());
+  let second = tokio::time::timeout(Duration::from_millis(50), guest.wait()).await;
+  assert!(second.is_err(), "a second wait must sleep until a new ring");
+}
+
+#[tokio::test]
+async fn the_pair_is_a_stream_socketpair() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  assert_eq!(socket_type(host.as_raw_fd()).unwrap(), libc::SOCK_STREAM);
+  assert_eq!(socket_type(guest.as_raw_fd()).unwrap(), libc::SOCK_STREAM);
+}
+
+#[tokio::test]
+async fn both_ends_are_created_close_on_exec() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  assert_ne!(fd_flags(host.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+  assert_ne!(fd_flags(guest.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+  clear_cloexec(guest.as_raw_fd()).unwrap();
+  assert_eq!(fd_flags(guest.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+}
+
+#[test]
+fn an_interrupted_call_is_retried() {
+  let mut calls = 0;
+  let ret = retry_eintr(|| {
+    calls += 1;
+    if calls < 3 {
+      unsafe { *libc::__errno_location() = libc::EINTR };
+      -1
+    } else {
+      7
+    }
+  });
+  assert_eq!(ret.unwrap(), 7);
+  assert_eq!(calls, 3);
+
+  let ret = retry_eintr(|| {
+    unsafe { *libc::__errno_location() = libc::EBADF };
+    -1
+  });
+  assert_eq!(ret.unwrap_err().raw_os_error(), Some(libc::EBADF));
+}
+
+#[tokio::test]
+async fn wait_fails_once_the_peer_is_gone_instead_of_spinning() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let waiter = tokio::spawn(async move {
+    let result = host.wait().await;
+    (result, host.is_peer_dead())
+  });
+  tokio::time::sleep(Duration::from_millis(20)).await;
+  drop(guest);
+  let (result, dead) = tokio::time::timeout(GENEROUS, waiter).await.unwrap().unwrap();
+  assert!(is_peer_gone(&result.unwrap_err()));
+  assert!(dead);
+}
+
+#[tokio::test]
+async fn rings_sent_before_the_peer_closed_are_delivered_first() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let guest = Doorbell::from_handle(guest).unwrap();
+  assert_eq!(guest.signal_now(), SignalResult::Sent);
+  drop(guest);
+  wait_within(&host).await.unwrap();
+  assert!(!host.is_peer_dead());
+  assert!(is_peer_gone(&wait_within(&host).await.unwrap_err()));
+  assert!(host.is_peer_dead());
+}
+
+#[test]
+fn a_full_buffer_counts_as_buffer_full_on_every_platform() {
+  let enobufs = io::Error::from_raw_os_error(libc::ENOBUFS);
+  assert_eq!(classify_send_error(&enobufs), SignalResult::BufferFull);
+  let eagain = io::Error::from_raw_os_error(libc::EAGAIN);
+  assert_eq!(classify_send_error(&eagain), SignalResult::BufferFull);
+  let epipe = io::Error::from_raw_os_error(libc::EPIPE);
+  assert_eq!(classify_send_error(&epipe), SignalResult::PeerDead);
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_draining_gives_buffer_full() {
+  let (host, _guest) = Doorbell::create_pair().unwrap();
+  let mut results = (0..1_000_000).map(|_| host.signal_now());
+  assert!(results.any(|r| r == SignalResult::BufferFull));
+  assert!(!host.is_peer_dead());
+}
+
+#[tokio::test]
+async fn every_peer_dead_result_marks_the_doorbell_dead() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  drop(guest);
+  assert!(!host.is_peer_dead());
+  assert_eq!(host.signal_now(), SignalResult::PeerDead);
+  assert!(host.is_peer_dead());
+}
+
+#[tokio::test]
+async fn signalling_a_closed_peer_raises_no_sigpipe() {
+  // The Rust runtime ignores SIGPIPE; restore the default so that a SIGPIPE would kill the test.
+  let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  drop(guest);
+  let results: Vec<_> = (0..3).map(|_| host.signal_now()).collect();
+  unsafe { libc::signal(libc::SIGPIPE, previous) };
+  assert_eq!(results, vec![SignalResult::PeerDead; 3]);
+}
+
+#[tokio::test]
+async fn a_dgram_peer_still_rings() {
+  let mut fds = [0; 2];
+  let ret = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
+  assert_eq!(ret, 0);
+  let ours = Doorbell::from_raw_fd(fds[0]).unwrap();
+  let theirs = Doorbell::from_raw_fd(fds[1]).unwrap();
+  assert_eq!(theirs.signal_now(), SignalResult::Sent);
+  assert_eq!(theirs.signal_now(), SignalResult::Sent);
+  wait_within(&ours).await.unwrap();
+  assert!(!ours.drain());
+  assert_eq!(ours.signal_now(), SignalResult::Sent);
+  assert!(theirs.drain());
+}
+
+#[tokio::test]
+async fn from_raw_fd_leaves_a_non_socket_open_and_untouched() {
+  let file = std::fs::File::open("/dev/null").unwrap();
+  let fd = file.as_raw_fd();
+  let before = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+  let err = Doorbell::from_raw_fd(fd).err().unwrap();
+  assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
+  assert!(is_open(fd));
+  assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFL) }, before);
+}
+
+#[tokio::test]
+async fn from_raw_fd_rejects_a_closed_fd() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let fd = guest.as_raw_fd();
+  drop(guest);
+  let err = Doorbell::from_raw_fd(fd).err().unwrap();
+  assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+  drop(host);
+}
+
+#[tokio::test]
+async fn handles_round_trip_through_their_argument_form() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let arg = guest.to_arg();
+  let raw = OwnedFd::from(guest).into_raw_fd();
+  assert_eq!(arg, raw.to_string());
+  let guest = Doorbell::from_handle(unsafe { DoorbellHandle::from_arg(&arg) }.unwrap()).unwrap();
+  guest.signal().await;
+  wait_within(&host).await.unwrap();
+  assert!(unsafe { DoorbellHandle::from_arg("3x") }.is_err());
+  assert_eq!(DoorbellHandle::ARG_NAME, "--doorbell-fd");
+}

@@ -1,0 +1,7 @@
+//! shm-doorbell: cross-process wakeup over an AF_UNIX socketpair, for Node.js.
+//!
+//! [`doorbell`] is the Rust core, usable on its own from tokio code; `binding` is the napi
+//! surface that `index.ts` wraps.
+
+pub mod doorbell;
+pub mod binding;
