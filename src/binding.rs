@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{spawn, within_runtime_if_available, Function};
+use napi::bindgen_prelude::{block_on, spawn, within_runtime_if_available, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
@@ -241,10 +241,16 @@ impl NativeDoorbell {
     Ok(())
   }
 
-  /// Stops watching and closes the fd; idempotent.
+  /// Stops watching and closes the fd before returning; idempotent.
   #[napi]
   pub fn close(&mut self, env: Env) -> Result<()> {
-    self.disarm(env)?;
+    if let Some(watch) = self.watch.take() {
+      watch.abort();
+      // The watch holds the core: wait until the runtime has dropped it, so the fd is closed
+      // when close() returns. An idle watch is dropped at once.
+      let _ = block_on(watch);
+    }
+    self.update_loop_ref(env)?;
     self.core = None;
     Ok(())
   }

@@ -1,0 +1,292 @@
+import test from 'ava'
+import { Doorbell, DoorbellHandle } from 'shm-doorbell'
+
+import { openFdCount, stateAfter, within } from './helpers.ts'
+
+function connectedPair(): [Doorbell, Doorbell] {
+  const [host, guest] = Doorbell.createPair()
+  return [host, Doorbell.fromHandle(guest)]
+}
+
+test('a ring wakes a pending wait', async (t) => {
+  const [host, guest] = connectedPair()
+  const waiting = guest.wait()
+  t.is(host.signalNow(), 'Sent')
+  await t.notThrowsAsync(within(waiting, 'wait'))
+  host.close()
+  guest.close()
+})
+
+test('rings coalesce: many signals wake one wait, and the next wait sleeps until a new ring', async (t) => {
+  const [host, guest] = connectedPair()
+  for (let i = 0; i < 25; i++) t.is(await host.signal(), 'Sent')
+  t.is(guest.pendingBytes(), 25)
+  await within(guest.wait(), 'first wait')
+  t.is(guest.pendingBytes(), 0)
+  const second = guest.wait()
+  t.is(await stateAfter(second, 200), 'pending')
+  host.signalNow()
+  await within(second, 'second wait')
+  host.close()
+  guest.close()
+})
+
+test('every wait pending at the moment of a ring resolves', async (t) => {
+  const [host, guest] = connectedPair()
+  const waits = Array.from({ length: 5 }, () => guest.wait())
+  t.is(await stateAfter(Promise.race(waits), 50), 'pending')
+  host.signalNow()
+  await within(Promise.all(waits), 'all waits')
+  t.pass()
+  host.close()
+  guest.close()
+})
+
+test('wait resolves at once when a ring is already pending', async (t) => {
+  const [host, guest] = connectedPair()
+  host.signalNow()
+  t.is(await stateAfter(guest.wait(), 1000), 'settled')
+  host.close()
+  guest.close()
+})
+
+test('drain consumes pending rings and reports whether there were any', (t) => {
+  const [host, guest] = connectedPair()
+  t.false(guest.drain())
+  host.signalNow()
+  host.signalNow()
+  t.true(guest.drain())
+  t.is(guest.pendingBytes(), 0)
+  t.false(guest.drain())
+  host.close()
+  guest.close()
+})
+
+test("signal gives 'BufferFull' once the peer stops draining, while the peer is still alive", async (t) => {
+  const [host, guest] = connectedPair()
+  let result = host.signalNow()
+  for (let i = 0; i < 10_000_000 && result === 'Sent'; i++) result = host.signalNow()
+  t.is(result, 'BufferFull')
+  t.is(await host.signal(), 'BufferFull')
+  t.false(host.isPeerDead())
+  await within(guest.wait(), 'wait after a full buffer')
+  t.is(guest.pendingBytes(), 0)
+  t.is(host.signalNow(), 'Sent')
+  host.close()
+  guest.close()
+})
+
+test("signal gives 'PeerDead' once the peer end is closed, and isPeerDead() turns true", async (t) => {
+  const [host, guest] = connectedPair()
+  t.false(host.isPeerDead())
+  guest.close()
+  t.is(host.signalNow(), 'PeerDead')
+  t.is(await host.signal(), 'PeerDead')
+  t.true(host.isPeerDead())
+  host.close()
+})
+
+test('a pending wait rejects with ERR_DOORBELL_PEER_DEAD when the peer closes its end', async (t) => {
+  const [host, guest] = connectedPair()
+  const waiting = host.wait()
+  t.is(await stateAfter(waiting, 50), 'pending')
+  guest.close()
+  await t.throwsAsync(within(waiting, 'wait'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+  t.true(host.isPeerDead())
+  await t.throwsAsync(host.wait(), { code: 'ERR_DOORBELL_PEER_DEAD' })
+  host.close()
+})
+
+test('a closed guest handle counts as a gone peer', async (t) => {
+  const [host, guest] = Doorbell.createPair()
+  guest.close()
+  await t.throwsAsync(within(host.wait(), 'wait'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+  host.close()
+})
+
+test('rings sent before the peer closed are delivered first; only the next wait rejects', async (t) => {
+  const [host, guest] = connectedPair()
+  guest.signalNow()
+  guest.signalNow()
+  guest.close()
+  await t.notThrowsAsync(within(host.wait(), 'first wait'))
+  t.false(host.isPeerDead())
+  await t.throwsAsync(within(host.wait(), 'second wait'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+  t.true(host.isPeerDead())
+  host.close()
+})
+
+test('close is idempotent, rejects pending waits, and makes every later call fail with ERR_DOORBELL_CLOSED', async (t) => {
+  const [host, guest] = connectedPair()
+  const fd = host.fd
+  t.true(fd >= 0)
+  t.false(host.closed)
+  const pending = [host.wait(), host.wait()]
+  host.close()
+  host.close()
+  t.true(host.closed)
+  t.is(host.fd, -1)
+  for (const waiting of pending) await t.throwsAsync(waiting, { code: 'ERR_DOORBELL_CLOSED' })
+  await t.throwsAsync(host.wait(), { code: 'ERR_DOORBELL_CLOSED' })
+  await t.throwsAsync(host.signal(), { code: 'ERR_DOORBELL_CLOSED' })
+  await t.throwsAsync(host.accept(), { code: 'ERR_DOORBELL_CLOSED' })
+  for (const call of [
+    () => host.signalNow(),
+    () => host.drain(),
+    () => host.pendingBytes(),
+    () => host.isPeerDead(),
+    () => host.ref(),
+    () => host.unref(),
+  ]) {
+    t.throws(call, { code: 'ERR_DOORBELL_CLOSED' })
+  }
+  t.is(guest.signalNow(), 'PeerDead')
+  guest.close()
+})
+
+test('close releases the fd', async (t) => {
+  const before = openFdCount()
+  const doorbells = Array.from({ length: 50 }, () => connectedPair()).flat()
+  t.is(openFdCount(), before + 100)
+  for (const doorbell of doorbells) doorbell.close()
+  t.is(openFdCount(), before)
+})
+
+test('a consumed or closed DoorbellHandle fails with ERR_DOORBELL_CLOSED', (t) => {
+  const [host, guest] = Doorbell.createPair()
+  t.true(guest.fd >= 0)
+  t.is(guest.toArg(), String(guest.fd))
+  t.is(guest.asRawFd(), guest.fd)
+  const opened = Doorbell.fromHandle(guest)
+  t.is(guest.fd, -1)
+  t.throws(() => guest.asRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
+  t.throws(() => guest.toArg(), { code: 'ERR_DOORBELL_CLOSED' })
+  t.throws(() => Doorbell.fromHandle(guest), { code: 'ERR_DOORBELL_CLOSED' })
+
+  const [other, otherGuest] = Doorbell.createPair()
+  otherGuest.close()
+  otherGuest.close()
+  t.is(otherGuest.fd, -1)
+  t.throws(() => Doorbell.fromHandle(otherGuest), { code: 'ERR_DOORBELL_CLOSED' })
+  for (const doorbell of [host, opened, other]) doorbell.close()
+})
+
+test('wait with an aborted signal rejects with an AbortError and the doorbell stays usable', async (t) => {
+  const [host, guest] = connectedPair()
+  const controller = new AbortController()
+  const waiting = guest.wait({ signal: controller.signal })
+  const reason = new Error('no longer needed')
+  controller.abort(reason)
+  const err = await t.throwsAsync(waiting, { name: 'AbortError', code: 'ABORT_ERR' })
+  t.is(err?.cause, reason)
+  host.signalNow()
+  await t.notThrowsAsync(within(guest.wait(), 'wait after abort'))
+  host.close()
+  guest.close()
+})
+
+test('wait with a signal aborted before the call rejects at once and drains nothing', async (t) => {
+  const [host, guest] = connectedPair()
+  host.signalNow()
+  const signal = AbortSignal.abort('already')
+  const err = await t.throwsAsync(guest.wait({ signal }), { name: 'AbortError', code: 'ABORT_ERR' })
+  t.is(err?.cause, 'already')
+  t.is(guest.pendingBytes(), 1)
+  await t.notThrowsAsync(within(guest.wait(), 'wait for the kept ring'))
+  host.close()
+  guest.close()
+})
+
+test('wait with AbortSignal.timeout rejects with an AbortError whose cause is the TimeoutError', async (t) => {
+  const [host, guest] = connectedPair()
+  const err = await t.throwsAsync(within(guest.wait({ signal: AbortSignal.timeout(20) }), 'timed wait'), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  })
+  t.is((err?.cause as Error).name, 'TimeoutError')
+  host.signalNow()
+  await t.notThrowsAsync(within(guest.wait(), 'wait after timeout'))
+  host.close()
+  guest.close()
+})
+
+test('aborting one of several waits leaves the others pending until the ring', async (t) => {
+  const [host, guest] = connectedPair()
+  const controller = new AbortController()
+  const aborted = guest.wait({ signal: controller.signal })
+  const kept = guest.wait()
+  controller.abort()
+  await t.throwsAsync(aborted, { code: 'ABORT_ERR' })
+  t.is(await stateAfter(kept, 50), 'pending')
+  host.signalNow()
+  await t.notThrowsAsync(within(kept, 'kept wait'))
+  host.close()
+  guest.close()
+})
+
+test('a ring that arrives while every wait is being aborted is kept for the next wait', async (t) => {
+  const [host, guest] = connectedPair()
+  for (let round = 0; round < 200; round++) {
+    const controller = new AbortController()
+    const waiting = guest.wait({ signal: controller.signal }).catch(() => 'aborted')
+    host.signalNow()
+    controller.abort()
+    if ((await waiting) === 'aborted') await within(guest.wait(), `round ${round}: the next wait`)
+  }
+  t.is(guest.pendingBytes(), 0)
+  host.close()
+  guest.close()
+})
+
+test('for await yields once per wake and ends when the doorbell is closed', async (t) => {
+  const [host, guest] = connectedPair()
+  let wakes = 0
+  const loop = (async () => {
+    for await (const _ of guest) {
+      wakes++
+      guest.signalNow()
+    }
+  })()
+  for (let i = 0; i < 10; i++) {
+    host.signalNow()
+    await within(host.wait(), `ack ${i}`)
+  }
+  guest.close()
+  await within(loop, 'loop end')
+  t.is(wakes, 10)
+  host.close()
+})
+
+test('for await ends normally when the peer is gone', async (t) => {
+  const [host, guest] = connectedPair()
+  host.signalNow()
+  host.close()
+  let wakes = 0
+  for await (const _ of guest) wakes++
+  t.is(wakes, 1)
+  guest.close()
+})
+
+test('Symbol.dispose closes the doorbell and the handle', (t) => {
+  const [host, guest] = Doorbell.createPair()
+  host[Symbol.dispose]()
+  guest[Symbol.dispose]()
+  t.true(host.closed)
+  t.is(guest.fd, -1)
+})
+
+test('ref and unref return the doorbell; accept resolves at once', async (t) => {
+  const [host, guest] = connectedPair()
+  t.is(host.unref(), host)
+  t.is(host.ref(), host)
+  await t.notThrowsAsync(host.accept())
+  host.close()
+  guest.close()
+})
+
+test('the constructors cannot be called directly', (t) => {
+  const AnyDoorbell = Doorbell as unknown as new () => Doorbell
+  const AnyHandle = DoorbellHandle as unknown as new () => DoorbellHandle
+  t.throws(() => new AnyDoorbell(), { instanceOf: TypeError, code: 'ERR_ILLEGAL_CONSTRUCTOR' })
+  t.throws(() => new AnyHandle(), { instanceOf: TypeError, code: 'ERR_ILLEGAL_CONSTRUCTOR' })
+})

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+
+/** A bound for things that should take milliseconds; generous so that a busy machine never flakes. */
+export const GENEROUS_MS = 10_000
+
+export const fixture = (name: string): string => resolve('__test__/fixtures', name)
+
+export const openFdCount = (): number => readdirSync('/proc/self/fd').length
+
+/** Rejects if `promise` has not settled within `ms`, naming what was awaited. */
+export async function within<T>(promise: Promise<T>, what: string, ms = GENEROUS_MS): Promise<T> {
+  const timeout = new AbortController()
+  try {
+    return await Promise.race([
+      promise,
+      delay(ms, undefined, { signal: timeout.signal }).then(() => {
+        throw new Error(`${what}: not settled within ${ms} ms`)
+      }),
+    ])
+  } finally {
+    timeout.abort()
+  }
+}
+
+/** 'settled' if `promise` settles within `ms`, else 'pending'. */
+export async function stateAfter(promise: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
+  const settled = promise.then(
+    () => 'settled' as const,
+    () => 'settled' as const,
+  )
+  return Promise.race([settled, delay(ms).then(() => 'pending' as const)])
+}
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Collects a child's output and resolves when it exits. */
+export function exitOf(child: ChildProcess): Promise<Exit> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }))
+  })
+}
+
+/** Runs a Node script to completion. */
+export function runNode(args: string[], options: SpawnOptions = {}): Promise<Exit> {
+  return exitOf(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }))
+}
