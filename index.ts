@@ -287,7 +287,7 @@ export class Doorbell {
   /** Rings the peer: 'Sent', 'BufferFull' (the peer has rings it has not drained yet) or 'PeerDead'. */
   signalNow(): SignalResult {
     this.#assertOpen()
-    return this.#native.signal() as SignalResult
+    return this.#native.signal()
   }
 
   /**

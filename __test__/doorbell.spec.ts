@@ -203,7 +203,7 @@ test('wait with AbortSignal.timeout rejects with an AbortError whose cause is th
     name: 'AbortError',
     code: 'ABORT_ERR',
   })
-  t.is((err?.cause as Error).name, 'TimeoutError')
+  t.is((err!.cause as Error).name, 'TimeoutError')
   host.signalNow()
   await t.notThrowsAsync(within(guest.wait(), 'wait after timeout'))
   host.close()

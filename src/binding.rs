@@ -102,8 +102,8 @@ impl NativeDoorbell {
   /// Creates a socketpair: `[host, guest]`.
   #[napi]
   pub fn create_pair(on_wake: Function<i32, ()>) -> Result<(NativeDoorbell, NativeHandle)> {
-    let (core, handle) = within_runtime_if_available(Doorbell::create_pair)
-      .map_err(|e| os_error(e, "socketpair"))?;
+    let (core, handle) =
+      within_runtime_if_available(Doorbell::create_pair).map_err(|e| os_error(e, "socketpair"))?;
     let host = Self::new(core, on_wake)?;
     Ok((
       host,
@@ -161,7 +161,7 @@ impl NativeDoorbell {
   }
 
   /// Sends one ring: 'Sent', 'BufferFull' or 'PeerDead'.
-  #[napi]
+  #[napi(ts_return_type = "'Sent' | 'BufferFull' | 'PeerDead'")]
   pub fn signal(&self) -> Result<&'static str> {
     Ok(match self.core()?.signal_now() {
       SignalResult::Sent => "Sent",

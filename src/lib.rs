@@ -3,5 +3,5 @@
 //! [`doorbell`] is the Rust core, usable on its own from tokio code; `binding` is the napi
 //! surface that `index.ts` wraps.
 
-pub mod doorbell;
 pub mod binding;
+pub mod doorbell;

@@ -80,7 +80,10 @@ async fn wait_fails_once_the_peer_is_gone_instead_of_spinning() {
   });
   tokio::time::sleep(Duration::from_millis(20)).await;
   drop(guest);
-  let (result, dead) = tokio::time::timeout(GENEROUS, waiter).await.unwrap().unwrap();
+  let (result, dead) = tokio::time::timeout(GENEROUS, waiter)
+    .await
+    .unwrap()
+    .unwrap();
   assert!(is_peer_gone(&result.unwrap_err()));
   assert!(dead);
 }
