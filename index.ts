@@ -86,14 +86,14 @@ function systemError(errno: number, syscall: string): CodedError {
   return Object.assign(new Error(`${code}: ${description}, ${syscall}`), { code, errno: -errno, syscall })
 }
 
-const osErrorPattern = new RegExp(`^${binding.OS_ERROR_PREFIX} (\\d+) (\\w+)$`)
+const osErrorMessage = /^(\d+) (\w+)$/
 
-/** Runs a native call, turning its encoded errno failures into Node-style system errors. */
+/** Runs a native call, turning its errno failures into Node-style system errors. */
 function native<T>(call: () => T): T {
   try {
     return call()
   } catch (err) {
-    const match = err instanceof Error ? osErrorPattern.exec(err.message) : null
+    const match = (err as Partial<CodedError>).code === binding.OS_ERROR_CODE && osErrorMessage.exec((err as Error).message)
     throw match ? systemError(Number(match[1]), match[2]) : err
   }
 }

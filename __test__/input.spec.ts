@@ -130,3 +130,20 @@ test('closePeerFd closes an fd, validateFd then reports EBADF', (t) => {
   closePeerFd(fd)
   t.throws(() => validateFd(fd), { code: 'EBADF' })
 })
+
+test('an fd that a Doorbell or DoorbellHandle owns cannot be taken or closed again, and stays usable', async (t) => {
+  const [host, guest] = Doorbell.createPair()
+  for (const fd of [host.fd, guest.fd]) {
+    t.throws(() => Doorbell.fromRawFd(fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.throws(() => DoorbellHandle.fromRawFd(fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.throws(() => DoorbellHandle.fromArg(String(fd)), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.throws(() => closePeerFd(fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.notThrows(() => validateFd(fd))
+  }
+  const opened = Doorbell.fromHandle(guest)
+  t.throws(() => Doorbell.fromRawFd(opened.fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+  opened.signalNow()
+  await t.notThrowsAsync(host.wait())
+  host.close()
+  opened.close()
+})

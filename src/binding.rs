@@ -5,13 +5,14 @@
 //! one JS wait is pending and aborted when none is. It reports through one weak threadsafe
 //! function per doorbell, which is referenced on Node's loop only while armed (and not unref'd).
 
+use std::collections::BTreeSet;
 use std::io;
-use std::os::unix::io::{AsRawFd, RawFd};
-use std::sync::Arc;
+use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{block_on, spawn, within_runtime_if_available, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Error, Result, Status};
+use napi::{Env, Status};
 use napi_derive::napi;
 use tokio::task::JoinHandle;
 
@@ -28,16 +29,30 @@ pub const WAKE_RANG: i32 = 1;
 pub const WAKE_PEER_GONE: i32 = 2;
 // Any other wake status is a negated errno.
 
-/// Errors that `index.ts` turns into Node-style system errors (`code`, `errno`, `syscall`).
+/// The `code` of errors that `index.ts` turns into Node-style system errors; their message is
+/// `"<errno> <syscall>"`.
 #[napi]
-pub const OS_ERROR_PREFIX: &str = "ERRNO";
+pub const OS_ERROR_CODE: &str = "ERR_DOORBELL_OS";
+
+/// Errors reach JS with `code` set to the string given here.
+type Error = napi::Error<String>;
+type Result<T> = std::result::Result<T, Error>;
+
+fn coded(code: &str, message: String) -> Error {
+  Error::new(code.to_string(), message)
+}
 
 fn os_error(err: io::Error, syscall: &str) -> Error {
   let errno = err.raw_os_error().unwrap_or(libc::EIO);
-  Error::new(
-    Status::GenericFailure,
-    format!("{OS_ERROR_PREFIX} {errno} {syscall}"),
-  )
+  coded(OS_ERROR_CODE, format!("{errno} {syscall}"))
+}
+
+fn napi_error(err: napi::Error) -> Error {
+  coded(err.status.as_ref(), err.reason.clone())
+}
+
+fn closed_error() -> Error {
+  coded("ERR_DOORBELL_CLOSED", "The doorbell is closed".to_string())
 }
 
 fn wake_status(result: io::Result<bool>) -> i32 {
@@ -49,35 +64,76 @@ fn wake_status(result: io::Result<bool>) -> i32 {
   }
 }
 
-fn closed_error() -> Error {
-  Error::new(Status::InvalidArg, "the doorbell is closed")
+/// Fds owned by a `NativeHandle` or `NativeDoorbell` in this process, so that no fd gets two
+/// owners: two owners means a double close, which closes whatever reused the number in between.
+static OWNED_FDS: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
+
+fn owned_fds() -> MutexGuard<'static, BTreeSet<RawFd>> {
+  OWNED_FDS
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-type WakeCallback = ThreadsafeFunction<i32, (), i32, Status, false, true>;
+/// This process's claim on an fd; released when dropped.
+struct FdClaim(RawFd);
+
+impl FdClaim {
+  /// Claims an fd that the caller names; fails if something here owns it already.
+  fn new(fd: RawFd) -> Result<Self> {
+    if owned_fds().insert(fd) {
+      Ok(Self(fd))
+    } else {
+      Err(coded(
+        "ERR_DOORBELL_FD_IN_USE",
+        format!("fd {fd} is already owned by a Doorbell or DoorbellHandle in this process"),
+      ))
+    }
+  }
+
+  /// Claims an fd that the kernel has just returned. A stale entry, left by an fd closed behind
+  /// its owner's back, must not make a fresh pair fail.
+  fn fresh(fd: RawFd) -> Self {
+    owned_fds().insert(fd);
+    Self(fd)
+  }
+}
+
+impl Drop for FdClaim {
+  fn drop(&mut self) {
+    owned_fds().remove(&self.0);
+  }
+}
+
+/// An fd owner with its claim. Fields drop in order: the fd is closed before the claim goes.
+struct Claimed<T> {
+  owner: T,
+  claim: FdClaim,
+}
 
 /// An endpoint not yet watched by this process: the end to hand to a child.
 #[napi]
 pub struct NativeHandle {
-  handle: Option<DoorbellHandle>,
+  handle: Option<Claimed<DoorbellHandle>>,
 }
 
 #[napi]
 impl NativeHandle {
-  /// Takes ownership of `fd` after checking that it is an open socket.
+  /// Takes ownership of `fd` after checking that it is an open socket that nothing here owns.
   #[napi(factory)]
   pub fn from_raw_fd(fd: i32) -> Result<Self> {
     doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
-    // SAFETY: fd is an open socket; index.ts documents that ownership passes to the handle.
-    let handle = unsafe { DoorbellHandle::from_raw_fd(fd) };
+    let claim = FdClaim::new(fd)?;
+    // SAFETY: fd is an open socket that no owner in this process claims.
+    let owner = unsafe { DoorbellHandle::from_raw_fd(fd) };
     Ok(Self {
-      handle: Some(handle),
+      handle: Some(Claimed { owner, claim }),
     })
   }
 
   /// The fd, or -1 once closed or consumed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.handle.as_ref().map_or(-1, |h| h.as_raw_fd())
+    self.handle.as_ref().map_or(-1, |h| h.owner.as_raw_fd())
   }
 
   /// Closes the fd; idempotent.
@@ -87,10 +143,12 @@ impl NativeHandle {
   }
 }
 
+type WakeCallback = ThreadsafeFunction<i32, (), i32, Status, false, true>;
+
 /// A watched endpoint: the Rust core plus the machinery that reports wakes to JS.
 #[napi]
 pub struct NativeDoorbell {
-  core: Option<Arc<Doorbell>>,
+  core: Option<Arc<Claimed<Doorbell>>>,
   on_wake: Arc<WakeCallback>,
   watch: Option<JoinHandle<()>>,
   keeps_loop_alive: bool,
@@ -104,43 +162,61 @@ impl NativeDoorbell {
   pub fn create_pair(on_wake: Function<i32, ()>) -> Result<(NativeDoorbell, NativeHandle)> {
     let (core, handle) =
       within_runtime_if_available(Doorbell::create_pair).map_err(|e| os_error(e, "socketpair"))?;
-    let host = Self::new(core, on_wake)?;
-    Ok((
-      host,
-      NativeHandle {
-        handle: Some(handle),
+    let core_claim = FdClaim::fresh(core.as_raw_fd());
+    let handle_claim = FdClaim::fresh(handle.as_raw_fd());
+    let host = Self::new(
+      Claimed {
+        owner: core,
+        claim: core_claim,
       },
-    ))
+      on_wake,
+    )?;
+    let guest = NativeHandle {
+      handle: Some(Claimed {
+        owner: handle,
+        claim: handle_claim,
+      }),
+    };
+    Ok((host, guest))
   }
 
   /// Consumes a handle; on failure the handle keeps its fd.
   #[napi(factory)]
   pub fn from_handle(handle: &mut NativeHandle, on_wake: Function<i32, ()>) -> Result<Self> {
-    let fd = handle.fd();
-    if fd < 0 {
-      return Err(closed_error());
+    let Claimed { owner, claim } = handle.handle.take().ok_or_else(closed_error)?;
+    let fd: OwnedFd = owner.into();
+    match within_runtime_if_available(|| Doorbell::from_raw_fd(fd.as_raw_fd())) {
+      Ok(core) => {
+        let _ = fd.into_raw_fd();
+        Self::new(Claimed { owner: core, claim }, on_wake)
+      }
+      Err(err) => {
+        handle.handle = Some(Claimed {
+          owner: fd.into(),
+          claim,
+        });
+        Err(os_error(err, "getsockopt"))
+      }
     }
-    let host = Self::from_raw_fd(fd, on_wake)?;
-    if let Some(h) = handle.handle.take() {
-      std::mem::forget(h);
-    }
-    Ok(host)
   }
 
   /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
   #[napi(factory)]
   pub fn from_raw_fd(fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
+    doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
+    let claim = FdClaim::new(fd)?;
     let core = within_runtime_if_available(|| Doorbell::from_raw_fd(fd))
       .map_err(|e| os_error(e, "getsockopt"))?;
-    Self::new(core, on_wake)
+    Self::new(Claimed { owner: core, claim }, on_wake)
   }
 
-  fn new(core: Doorbell, on_wake: Function<i32, ()>) -> Result<Self> {
+  fn new(core: Claimed<Doorbell>, on_wake: Function<i32, ()>) -> Result<Self> {
     let on_wake = on_wake
       .build_threadsafe_function::<i32>()
       .callee_handled::<false>()
       .weak::<true>()
-      .build()?;
+      .build()
+      .map_err(napi_error)?;
     Ok(Self {
       core: Some(Arc::new(core)),
       on_wake: Arc::new(on_wake),
@@ -150,14 +226,18 @@ impl NativeDoorbell {
     })
   }
 
-  fn core(&self) -> Result<&Arc<Doorbell>> {
-    self.core.as_ref().ok_or_else(closed_error)
+  fn core(&self) -> Result<&Doorbell> {
+    self
+      .core
+      .as_ref()
+      .map(|core| &core.owner)
+      .ok_or_else(closed_error)
   }
 
   /// The fd, or -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.core.as_ref().map_or(-1, |core| core.as_raw_fd())
+    self.core.as_ref().map_or(-1, |core| core.claim.0)
   }
 
   /// Sends one ring: 'Sent', 'BufferFull' or 'PeerDead'.
@@ -191,11 +271,11 @@ impl NativeDoorbell {
   /// Starts watching for a ring, unless already watching; `on_wake` gets the wake status.
   #[napi]
   pub fn arm(&mut self, env: Env) -> Result<()> {
-    let core = Arc::clone(self.core()?);
+    let core = Arc::clone(self.core.as_ref().ok_or_else(closed_error)?);
     if self.watch.is_none() {
       let on_wake = Arc::clone(&self.on_wake);
       self.watch = Some(spawn(async move {
-        let status = wake_status(core.wait().await.map(|()| true));
+        let status = wake_status(core.owner.wait().await.map(|()| true));
         on_wake.call(status, ThreadsafeFunctionCallMode::NonBlocking);
       }));
     }
@@ -232,9 +312,9 @@ impl NativeDoorbell {
       }
     };
     if status != napi::sys::Status::napi_ok {
-      return Err(Error::new(
-        Status::from(status),
-        "updating the threadsafe function's loop reference failed",
+      return Err(coded(
+        Status::from(status).as_ref(),
+        "updating the threadsafe function's loop reference failed".to_string(),
       ));
     }
     self.loop_referenced = wanted;
@@ -270,11 +350,13 @@ pub fn set_nonblocking(fd: i32) -> Result<()> {
   doorbell::set_nonblocking(fd).map_err(|e| os_error(e, "fcntl"))
 }
 
-/// Closes `fd`, after checking that it is open.
+/// Closes `fd`, after checking that it is open and that no Doorbell or DoorbellHandle owns it.
 #[napi]
 pub fn close_peer_fd(fd: i32) -> Result<()> {
   doorbell::validate_fd(fd).map_err(|e| os_error(e, "fcntl"))?;
-  doorbell::close_peer_fd(fd as RawFd);
+  let claim = FdClaim::new(fd)?;
+  doorbell::close_peer_fd(fd);
+  drop(claim);
   Ok(())
 }
 

@@ -71,6 +71,12 @@ impl DoorbellHandle {
   pub const ARG_NAME: &'static str = "--doorbell-fd";
 }
 
+impl From<OwnedFd> for DoorbellHandle {
+  fn from(fd: OwnedFd) -> DoorbellHandle {
+    DoorbellHandle(fd)
+  }
+}
+
 impl From<DoorbellHandle> for OwnedFd {
   fn from(handle: DoorbellHandle) -> OwnedFd {
     handle.0
