@@ -93,7 +93,8 @@ function native<T>(call: () => T): T {
   try {
     return call()
   } catch (err) {
-    const match = (err as Partial<CodedError>).code === binding.OS_ERROR_CODE && osErrorMessage.exec((err as Error).message)
+    const match =
+      (err as Partial<CodedError>).code === binding.OS_ERROR_CODE && osErrorMessage.exec((err as Error).message)
     throw match ? systemError(Number(match[1]), match[2]) : err
   }
 }
@@ -149,7 +150,9 @@ export class DoorbellHandle {
   static fromRawFd(fd: number): DoorbellHandle {
     checkFd(fd)
     return new DoorbellHandle(
-constructing, native(() => binding.NativeHandle.fromRawFd(fd)))
+      constructing,
+      native(() => binding.NativeHandle.fromRawFd(fd)),
+    )
   }
 
   /** Takes ownership of the fd named by a `--doorbell-fd` value, such as `'3'`. */
@@ -257,8 +260,11 @@ export class Doorbell {
   /** The guest's side: the doorbell whose fd is given by `--doorbell-fd N` or `--doorbell-fd=N`. */
   static fromArgv(argv: readonly string[] = process.argv): Doorbell {
     if (!Array.isArray(argv)) throw invalidArgType('argv', 'an array of strings', argv)
-    const index = argv.findIndex((arg) => arg === ARG_NAME || (typeof arg === 'string' && arg.startsWith(`${ARG_NAME}=`)))
-    const value = index < 0 ? undefined : argv[index] === ARG_NAME ? argv[index + 1] : argv[index].slice(ARG_NAME.length + 1)
+    const index = argv.findIndex(
+      (arg) => arg === ARG_NAME || (typeof arg === 'string' && arg.startsWith(`${ARG_NAME}=`)),
+    )
+    const value =
+      index < 0 ? undefined : argv[index] === ARG_NAME ? argv[index + 1] : argv[index].slice(ARG_NAME.length + 1)
     if (value === undefined) {
       throw codedError(new TypeError(`The "${ARG_NAME}" argument must be specified`), 'ERR_MISSING_ARGS')
     }

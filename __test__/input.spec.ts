@@ -67,7 +67,20 @@ test('DoorbellHandle.fromArg rejects a non-string with ERR_INVALID_ARG_TYPE', (t
 })
 
 test('DoorbellHandle.fromArg rejects anything but a plain non-negative decimal with ERR_INVALID_ARG_VALUE', (t) => {
-  for (const arg of ['', ' 3', '3 ', '+3', '-1', '0x3', '3.0', '1e3', 'three', '3\n', String(MAX_FD + 1), '99999999999']) {
+  for (const arg of [
+    '',
+    ' 3',
+    '3 ',
+    '+3',
+    '-1',
+    '0x3',
+    '3.0',
+    '1e3',
+    'three',
+    '3\n',
+    String(MAX_FD + 1),
+    '99999999999',
+  ]) {
     t.throws(() => DoorbellHandle.fromArg(arg), { code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(arg))
   }
 })

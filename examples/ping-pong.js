@@ -32,6 +32,7 @@ if (process.argv[2] === 'guest') {
   guest()
 } else {
   const rounds = Number(process.argv[2] ?? 20000)
-  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`rounds must be a positive integer, got ${process.argv[2]}`)
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new RangeError(`rounds must be a positive integer, got ${process.argv[2]}`)
   host(rounds)
 }
