@@ -103,8 +103,15 @@ test('ref() undoes unref(), before or during a pending wait', async (t) => {
 })
 
 test('a doorbell with no pending wait does not keep the process alive', async (t) => {
-  const { code } = await within(runNode([fixture('keep-alive.cjs'), 'idle']), 'exit')
-  t.is(code, 0)
+  for (const [mode, output] of [
+    ['idle', 'started'],
+    ['waited', 'started\nwoken'],
+    ['aborted', 'started\nABORT_ERR'],
+  ]) {
+    const { code, stdout } = await within(runNode([fixture('keep-alive.cjs'), mode]), `${mode}: exit`)
+    t.is(code, 0, mode)
+    t.is(stdout.trim(), output, mode)
+  }
 })
 
 test('waiting costs no CPU', async (t) => {
