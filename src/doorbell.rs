@@ -187,16 +187,19 @@ impl Doorbell {
       Ok(ty) => ty == libc::SOCK_STREAM,
       Err(err) => return Err((err, fd)),
     };
-    let _ = set_cloexec(raw);
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
-    let _ = set_nosigpipe(raw);
     // SAFETY: an OwnedFd stays open and refers to the same socket for as long as it is owned.
     match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
-      Ok(async_fd) => Ok(Self {
-        async_fd,
-        peer_dead: AtomicBool::new(false),
-        is_stream,
-      }),
+      Ok(async_fd) => {
+        // An adopted fd (a guest's inherited fd 3) must not leak into this process's own children.
+        let _ = set_cloexec(raw);
+        #[cfg(any(target_os = "macos", target_os = "ios"))]
+        let _ = set_nosigpipe(raw);
+        Ok(Self {
+          async_fd,
+          peer_dead: AtomicBool::new(false),
+          is_stream,
+        })
+      }
       Err(err) => {
         let (fd, err) = err.into_parts();
         Err((err, fd))

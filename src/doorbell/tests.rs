@@ -186,3 +186,14 @@ async fn handles_round_trip_through_their_argument_form() {
   assert!(unsafe { DoorbellHandle::from_arg("3x") }.is_err());
   assert_eq!(DoorbellHandle::ARG_NAME, "--doorbell-fd");
 }
+
+#[tokio::test]
+async fn an_adopted_fd_becomes_close_on_exec() {
+  let mut fds = [0; 2];
+  let ret = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+  assert_eq!(ret, 0);
+  assert_eq!(fd_flags(fds[0]) & libc::FD_CLOEXEC, 0);
+  let adopted = Doorbell::from_raw_fd(fds[0]).unwrap();
+  assert_ne!(fd_flags(adopted.as_raw_fd()) & libc::FD_CLOEXEC, 0);
+  close_peer_fd(fds[1]);
+}
