@@ -247,7 +247,6 @@ export class Doorbell {
   /** Watches the handle's fd; the handle is consumed (its `fd` becomes -1). */
   static fromHandle(handle: DoorbellHandle): Doorbell {
     if (!(handle instanceof DoorbellHandle)) throw invalidArgType('handle', 'an instance of DoorbellHandle', handle)
-    if (handle.fd < 0) throw closedError()
     return new Doorbell(constructing, (onWake) => consumeHandle(handle, onWake))
   }
 

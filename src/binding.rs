@@ -89,13 +89,6 @@ impl FdClaim {
       ))
     }
   }
-
-  /// Claims an fd that the kernel has just returned. A stale entry, left by an fd closed behind
-  /// its owner's back, must not make a fresh pair fail.
-  fn fresh(fd: RawFd) -> Self {
-    owned_fds().insert(fd);
-    Self(fd)
-  }
 }
 
 impl Drop for FdClaim {
@@ -108,6 +101,19 @@ impl Drop for FdClaim {
 struct Claimed<T> {
   owner: T,
   claim: FdClaim,
+}
+
+impl<T: AsRawFd> Claimed<T> {
+  /// Claims an fd that the kernel has just returned. A stale entry, left by an fd closed behind
+  /// its owner's back, must not make a fresh pair fail.
+  fn fresh(owner: T) -> Self {
+    let fd = owner.as_raw_fd();
+    owned_fds().insert(fd);
+    Self {
+      owner,
+      claim: FdClaim(fd),
+    }
+  }
 }
 
 /// An endpoint not yet watched by this process: the end to hand to a child.
@@ -162,20 +168,9 @@ impl NativeDoorbell {
   pub fn create_pair(on_wake: Function<i32, ()>) -> Result<(NativeDoorbell, NativeHandle)> {
     let (core, handle) =
       within_runtime_if_available(Doorbell::create_pair).map_err(|e| os_error(e, "socketpair"))?;
-    let core_claim = FdClaim::fresh(core.as_raw_fd());
-    let handle_claim = FdClaim::fresh(handle.as_raw_fd());
-    let host = Self::new(
-      Claimed {
-        owner: core,
-        claim: core_claim,
-      },
-      on_wake,
-    )?;
+    let host = Self::new(Claimed::fresh(core), on_wake)?;
     let guest = NativeHandle {
-      handle: Some(Claimed {
-        owner: handle,
-        claim: handle_claim,
-      }),
+      handle: Some(Claimed::fresh(handle)),
     };
     Ok((host, guest))
   }
@@ -203,7 +198,6 @@ impl NativeDoorbell {
   /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
   #[napi(factory)]
   pub fn from_raw_fd(fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
-    doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
     let claim = FdClaim::new(fd)?;
     let core = within_runtime_if_available(|| Doorbell::from_raw_fd(fd))
       .map_err(|e| os_error(e, "getsockopt"))?;

@@ -71,6 +71,12 @@ impl DoorbellHandle {
   pub const ARG_NAME: &'static str = "--doorbell-fd";
 }
 
+impl AsRawFd for DoorbellHandle {
+  fn as_raw_fd(&self) -> RawFd {
+    self.0.as_raw_fd()
+  }
+}
+
 impl From<OwnedFd> for DoorbellHandle {
   fn from(fd: OwnedFd) -> DoorbellHandle {
     DoorbellHandle(fd)
