@@ -202,8 +202,6 @@ interface Waiter {
 interface WakeRoute {
   /** Set while waits are pending: they keep the doorbell alive, as a pending read keeps a socket. */
   owner?: Doorbell
-  /** A ring that arrived while no wait was pending; the next wait takes it. */
-  banked: boolean
 }
 
 /**
@@ -219,7 +217,7 @@ export class Doorbell {
 
   #native: binding.NativeDoorbell
   #closed = false
-  #route: WakeRoute = { banked: false }
+  #route: WakeRoute = {}
   #waiters = new Set<Waiter>()
 
   private constructor(token: typeof constructing, create: (onWake: WakeCallback) => binding.NativeDoorbell) {
@@ -229,7 +227,6 @@ export class Doorbell {
     const route = this.#route
     this.#native = create((status) => {
       if (route.owner) route.owner.#onWake(status)
-      else if (status === binding.WAKE_RANG) route.banked = true
     })
   }
 
@@ -301,19 +298,21 @@ export class Doorbell {
    * rings it sent first), `ERR_DOORBELL_CLOSED` on close, and an `AbortError` when `signal` aborts.
    */
   wait(options?: WaitOptions): Promise<void> {
-    let signal: AbortSignal | undefined
     try {
-      signal = waitSignal(options)
-      this.#assertOpen()
+      return this.#wait(waitSignal(options))
     } catch (err) {
       return Promise.reject(err)
     }
-    if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
+  }
+
+  #wait(signal: AbortSignal | undefined): Promise<void> {
+    this.#assertOpen()
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
     if (this.#waiters.size === 0) {
-      const status = this.#route.banked ? binding.WAKE_RANG : this.#native.tryDrain()
-      this.#route.banked = false
+      const status = native(() => this.#native.arm())
       if (status === binding.WAKE_RANG) return Promise.resolve()
-      if (status !== binding.WAKE_EMPTY) return Promise.reject(wakeError(status))
+      if (status !== binding.WAKE_EMPTY) throw wakeError(status)
+      this.#route.owner = this
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
@@ -325,10 +324,6 @@ export class Doorbell {
         signal.addEventListener('abort', waiter.onAbort, { once: true })
       }
       this.#waiters.add(waiter)
-      if (this.#waiters.size === 1) {
-        this.#route.owner = this
-        this.#native.arm()
-      }
     })
   }
 
@@ -359,9 +354,7 @@ export class Doorbell {
   /** Drains pending rings without waiting; true if there were any. */
   drain(): boolean {
     this.#assertOpen()
-    const banked = this.#route.banked
-    this.#route.banked = false
-    return this.#native.tryDrain() === binding.WAKE_RANG || banked
+    return this.#native.tryDrain() === binding.WAKE_RANG
   }
 
   /** Bytes of rings waiting in the socket (for diagnostics). */

@@ -1,22 +1,27 @@
 //! The napi surface over [`crate::doorbell`]. `index.ts` wraps it into the public API; nothing
 //! here is meant to be used directly.
 //!
-//! A wait is a tokio task running the core's `Doorbell::wait`, armed by `index.ts` while at least
-//! one JS wait is pending and aborted when none is. It reports through one weak threadsafe
-//! function per doorbell, which is referenced on Node's loop only while armed (and not unref'd).
+//! A doorbell's socket is watched for readability on Node's own event loop (a libuv poll
+//! handle), so a ring is seen and reported on the JS thread without a hop from another thread.
+//! `index.ts` arms the watch while at least one JS wait is pending; the poll handle stays started
+//! between waits (stopping and starting it costs two epoll_ctl calls per wait) and is stopped
+//! only when it reports a ring that no wait wants, which is then left in the socket.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io;
-use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::os::raw::{c_int, c_void};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
 
-use napi::bindgen_prelude::{block_on, spawn, within_runtime_if_available, Function};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Status};
+use napi::bindgen_prelude::{Function, JsValue};
+use napi::{sys, Env, Status};
 use napi_derive::napi;
-use tokio::task::JoinHandle;
 
-use crate::doorbell::{self, Doorbell, DoorbellHandle, SignalResult};
+use crate::doorbell::{self, DoorbellHandle, DoorbellSocket, SignalResult};
+use crate::uv;
 
 /// `tryDrain` found nothing pending.
 #[napi]
@@ -45,10 +50,6 @@ fn coded(code: &str, message: String) -> Error {
 fn os_error(err: io::Error, syscall: &str) -> Error {
   let errno = err.raw_os_error().unwrap_or(libc::EIO);
   coded(OS_ERROR_CODE, format!("{errno} {syscall}"))
-}
-
-fn napi_error(err: napi::Error) -> Error {
-  coded(err.status.as_ref(), err.reason.clone())
 }
 
 fn closed_error() -> Error {
@@ -149,26 +150,38 @@ impl NativeHandle {
   }
 }
 
-type WakeCallback = ThreadsafeFunction<i32, (), i32, Status, false, true>;
-
-/// A watched endpoint: the Rust core plus the machinery that reports wakes to JS.
+/// A watched endpoint: the core's socket, watched on Node's event loop while waits are pending.
 #[napi]
 pub struct NativeDoorbell {
-  core: Option<Arc<Claimed<Doorbell>>>,
-  on_wake: Arc<WakeCallback>,
-  watch: Option<JoinHandle<()>>,
-  keeps_loop_alive: bool,
-  loop_referenced: bool,
+  watch: Rc<Watch>,
+}
+
+/// What the poll callback needs. Shared by the JS object and, while it is open, the poll handle,
+/// whose close callback drops its share: libuv frees a handle only after the loop has turned.
+struct Watch {
+  env: sys::napi_env,
+  socket: RefCell<Option<Claimed<DoorbellSocket>>>,
+  /// The JS wake callback; null once released.
+  on_wake: Cell<sys::napi_ref>,
+  /// Null until the first wait that finds nothing pending, and again once closed.
+  poll: Cell<*mut uv::Poll>,
+  polling: Cell<bool>,
+  /// Whether a JS wait is pending.
+  armed: Cell<bool>,
+  keeps_loop_alive: Cell<bool>,
+  closed: Cell<bool>,
 }
 
 #[napi]
 impl NativeDoorbell {
   /// Creates a socketpair: `[host, guest]`.
   #[napi]
-  pub fn create_pair(on_wake: Function<i32, ()>) -> Result<(NativeDoorbell, NativeHandle)> {
-    let (core, handle) =
-      within_runtime_if_available(Doorbell::create_pair).map_err(|e| os_error(e, "socketpair"))?;
-    let host = Self::new(Claimed::fresh(core), on_wake)?;
+  pub fn create_pair(
+    env: Env,
+    on_wake: Function<i32, ()>,
+  ) -> Result<(NativeDoorbell, NativeHandle)> {
+    let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
+    let host = Self::new(env, Claimed::fresh(socket), on_wake)?;
     let guest = NativeHandle {
       handle: Some(Claimed::fresh(handle)),
     };
@@ -177,15 +190,22 @@ impl NativeDoorbell {
 
   /// Consumes a handle; on failure the handle keeps its fd.
   #[napi(factory)]
-  pub fn from_handle(handle: &mut NativeHandle, on_wake: Function<i32, ()>) -> Result<Self> {
+  pub fn from_handle(
+    env: Env,
+    handle: &mut NativeHandle,
+    on_wake: Function<i32, ()>,
+  ) -> Result<Self> {
     let Claimed { owner, claim } = handle.handle.take().ok_or_else(closed_error)?;
-    let fd: OwnedFd = owner.into();
-    match within_runtime_if_available(|| Doorbell::from_raw_fd(fd.as_raw_fd())) {
-      Ok(core) => {
-        let _ = fd.into_raw_fd();
-        Self::new(Claimed { owner: core, claim }, on_wake)
-      }
-      Err(err) => {
+    match DoorbellSocket::from_owned_fd(owner.into()) {
+      Ok(socket) => Self::new(
+        env,
+        Claimed {
+          owner: socket,
+          claim,
+        },
+        on_wake,
+      ),
+      Err((err, fd)) => {
         handle.handle = Some(Claimed {
           owner: fd.into(),
           claim,
@@ -197,47 +217,65 @@ impl NativeDoorbell {
 
   /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
   #[napi(factory)]
-  pub fn from_raw_fd(fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
+  pub fn from_raw_fd(env: Env, fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
     let claim = FdClaim::new(fd)?;
-    let core = within_runtime_if_available(|| Doorbell::from_raw_fd(fd))
-      .map_err(|e| os_error(e, "getsockopt"))?;
-    Self::new(Claimed { owner: core, claim }, on_wake)
+    let socket = DoorbellSocket::from_raw_fd(fd).map_err(|e| os_error(e, "getsockopt"))?;
+    Self::new(
+      env,
+      Claimed {
+        owner: socket,
+        claim,
+      },
+      on_wake,
+    )
   }
 
-  fn new(core: Claimed<Doorbell>, on_wake: Function<i32, ()>) -> Result<Self> {
-    let on_wake = on_wake
-      .build_threadsafe_function::<i32>()
-      .callee_handled::<false>()
-      .weak::<true>()
-      .build()
-      .map_err(napi_error)?;
-    Ok(Self {
-      core: Some(Arc::new(core)),
-      on_wake: Arc::new(on_wake),
-      watch: None,
-      keeps_loop_alive: true,
-      loop_referenced: false,
-    })
+  fn new(env: Env, socket: Claimed<DoorbellSocket>, on_wake: Function<i32, ()>) -> Result<Self> {
+    let env = env.raw();
+    let mut on_wake_ref = ptr::null_mut();
+    check(unsafe { sys::napi_create_reference(env, on_wake.raw(), 1, &mut on_wake_ref) })?;
+    let watch = Rc::new(Watch {
+      env,
+      socket: RefCell::new(Some(socket)),
+      on_wake: Cell::new(on_wake_ref),
+      poll: Cell::new(ptr::null_mut()),
+      polling: Cell::new(false),
+      armed: Cell::new(false),
+      keeps_loop_alive: Cell::new(true),
+      closed: Cell::new(false),
+    });
+    // A worker's loop may not close with a handle open: close ours when its environment ends.
+    let status = unsafe {
+      sys::napi_add_env_cleanup_hook(
+        env,
+        Some(Watch::on_env_cleanup),
+        Rc::as_ptr(&watch) as *mut c_void,
+      )
+    };
+    if let Err(err) = check(status) {
+      watch.release_on_wake();
+      return Err(err);
+    }
+    Ok(Self { watch })
   }
 
-  fn core(&self) -> Result<&Doorbell> {
-    self
-      .core
-      .as_ref()
-      .map(|core| &core.owner)
-      .ok_or_else(closed_error)
+  fn with_socket<T>(&self, call: impl FnOnce(&DoorbellSocket) -> T) -> Result<T> {
+    match &*self.watch.socket.borrow() {
+      Some(socket) => Ok(call(&socket.owner)),
+      None => Err(closed_error()),
+    }
   }
 
   /// The fd, or -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.core.as_ref().map_or(-1, |core| core.claim.0)
+    self.with_socket(|socket| socket.as_raw_fd()).unwrap_or(-1)
   }
 
   /// Sends one ring: 'Sent', 'BufferFull' or 'PeerDead'.
   #[napi(ts_return_type = "'Sent' | 'BufferFull' | 'PeerDead'")]
   pub fn signal(&self) -> Result<&'static str> {
-    Ok(match self.core()?.signal_now() {
+    self.with_socket(|socket| match socket.signal_now() {
       SignalResult::Sent => "Sent",
       SignalResult::BufferFull => "BufferFull",
       SignalResult::PeerDead => "PeerDead",
@@ -247,94 +285,247 @@ impl NativeDoorbell {
   /// Drains without blocking and says what it found, as a wake status.
   #[napi]
   pub fn try_drain(&self) -> Result<i32> {
-    Ok(wake_status(self.core()?.try_drain()))
+    self.with_socket(|socket| wake_status(socket.try_drain()))
   }
 
   /// Bytes waiting in the socket.
   #[napi]
   pub fn pending_bytes(&self) -> Result<u32> {
-    Ok(self.core()?.pending_bytes().min(u32::MAX as usize) as u32)
+    self.with_socket(|socket| socket.pending_bytes().min(u32::MAX as usize) as u32)
   }
 
   /// Whether a signal or a wait has found the peer gone.
   #[napi]
   pub fn is_peer_dead(&self) -> Result<bool> {
-    Ok(self.core()?.is_peer_dead())
+    self.with_socket(|socket| socket.is_peer_dead())
   }
 
-  /// Starts watching for a ring, unless already watching; `on_wake` gets the wake status.
+  /// Starts a wait. Unless the poll handle is started (then any pending ring is reported by the
+  /// loop's next turn), drains first and returns what it found; `WAKE_EMPTY` means armed:
+  /// `on_wake` gets the wake status of the next ring.
   #[napi]
-  pub fn arm(&mut self, env: Env) -> Result<()> {
-    let core = Arc::clone(self.core.as_ref().ok_or_else(closed_error)?);
-    if self.watch.is_none() {
-      let on_wake = Arc::clone(&self.on_wake);
-      self.watch = Some(spawn(async move {
-        let status = wake_status(core.owner.wait().await.map(|()| true));
-        on_wake.call(status, ThreadsafeFunctionCallMode::NonBlocking);
-      }));
+  pub fn arm(&self) -> Result<i32> {
+    let watch = &self.watch;
+    if !watch.polling.get() {
+      let status = self.try_drain()?;
+      if status != WAKE_EMPTY {
+        return Ok(status);
+      }
+      watch.start_polling()?;
     }
-    self.update_loop_ref(env)
+    watch.armed.set(true);
+    watch.update_loop_ref();
+    Ok(WAKE_EMPTY)
   }
 
-  /// Stops watching; a ring that arrives later stays in the socket for the next arm or drain.
+  /// Ends the wait; a ring that arrives later stays in the socket for the next arm or drain.
   #[napi]
-  pub fn disarm(&mut self, env: Env) -> Result<()> {
-    if let Some(watch) = self.watch.take() {
-      watch.abort();
-    }
-    self.update_loop_ref(env)
+  pub fn disarm(&self) {
+    self.watch.armed.set(false);
+    self.watch.update_loop_ref();
   }
 
   /// Whether an armed watch keeps Node's event loop alive (the default).
   #[napi]
-  pub fn set_keeps_loop_alive(&mut self, env: Env, keep: bool) -> Result<()> {
-    self.keeps_loop_alive = keep;
-    self.update_loop_ref(env)
-  }
-
-  fn update_loop_ref(&mut self, env: Env) -> Result<()> {
-    let wanted = self.keeps_loop_alive && self.watch.is_some();
-    if wanted == self.loop_referenced {
-      return Ok(());
-    }
-    let raw = self.on_wake.raw();
-    let status = unsafe {
-      if wanted {
-        napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
-      } else {
-        napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
-      }
-    };
-    if status != napi::sys::Status::napi_ok {
-      return Err(coded(
-        Status::from(status).as_ref(),
-        "updating the threadsafe function's loop reference failed".to_string(),
-      ));
-    }
-    self.loop_referenced = wanted;
-    Ok(())
+  pub fn set_keeps_loop_alive(&self, keep: bool) {
+    self.watch.keeps_loop_alive.set(keep);
+    self.watch.update_loop_ref();
   }
 
   /// Stops watching and closes the fd before returning; idempotent.
   #[napi]
-  pub fn close(&mut self, env: Env) -> Result<()> {
-    if let Some(watch) = self.watch.take() {
-      watch.abort();
-      // The watch holds the core: wait until the runtime has dropped it, so the fd is closed
-      // when close() returns. An idle watch is dropped at once.
-      let _ = block_on(watch);
-    }
-    self.update_loop_ref(env)?;
-    self.core = None;
-    Ok(())
+  pub fn close(&self) {
+    self.watch.close();
   }
 }
 
 impl Drop for NativeDoorbell {
   fn drop(&mut self) {
-    if let Some(watch) = self.watch.take() {
-      watch.abort();
+    self.watch.close();
+  }
+}
+
+impl Watch {
+  fn start_polling(self: &Rc<Self>) -> Result<()> {
+    if self.poll.get().is_null() {
+      self.poll.set(self.open_poll()?);
     }
+    check_uv(
+      unsafe { uv::uv_poll_start(self.poll.get(), uv::READABLE, Self::on_readable) },
+      "epoll_ctl",
+    )?;
+    self.polling.set(true);
+    Ok(())
+  }
+
+  fn open_poll(self: &Rc<Self>) -> Result<*mut uv::Poll> {
+    let fd = match &*self.socket.borrow() {
+      Some(socket) => socket.owner.as_raw_fd(),
+      None => return Err(closed_error()),
+    };
+    let mut event_loop = ptr::null_mut();
+    check(unsafe { sys::napi_get_uv_event_loop(self.env, &mut event_loop) })?;
+    let poll =
+      unsafe { libc::calloc(1, uv::uv_handle_size(uv::HANDLE_TYPE_POLL)) } as *mut uv::Poll;
+    if poll.is_null() {
+      return Err(os_error(
+        io::Error::from_raw_os_error(libc::ENOMEM),
+        "malloc",
+      ));
+    }
+    if let Err(err) = check_uv(
+      unsafe { uv::uv_poll_init_socket(event_loop, poll, fd) },
+      "epoll_ctl",
+    ) {
+      // A handle whose init failed was never registered with the loop.
+      unsafe { libc::free(poll as *mut c_void) };
+      return Err(err);
+    }
+    unsafe { uv::uv_handle_set_data(poll, Rc::into_raw(Rc::clone(self)) as *mut c_void) };
+    Ok(poll)
+  }
+
+  fn stop_polling(&self) {
+    if self.polling.replace(false) {
+      unsafe { uv::uv_poll_stop(self.poll.get()) };
+    }
+  }
+
+  fn update_loop_ref(&self) {
+    let poll = self.poll.get();
+    if poll.is_null() {
+      return;
+    }
+    unsafe {
+      if self.armed.get() && self.keeps_loop_alive.get() {
+        uv::uv_ref(poll)
+      } else {
+        uv::uv_unref(poll)
+      }
+    }
+  }
+
+  unsafe extern "C" fn on_readable(poll: *mut uv::Poll, status: c_int, _events: c_int) {
+    // SAFETY: the handle's data is a share of its Watch, dropped only by on_closed.
+    let watch = unsafe { &*(uv::uv_handle_get_data(poll) as *const Watch) };
+    watch.report_readable(status);
+  }
+
+  fn report_readable(&self, poll_status: c_int) {
+    if !self.armed.get() {
+      // A ring that no wait wants: leave it in the socket, and stop the loop reporting it.
+      self.stop_polling();
+      return;
+    }
+    let drained = match &*self.socket.borrow() {
+      Some(socket) => wake_status(socket.owner.try_drain()),
+      None => return,
+    };
+    let status = match drained {
+      WAKE_EMPTY if poll_status >= 0 => return,
+      WAKE_EMPTY => poll_status,
+      other => other,
+    };
+    if status != WAKE_RANG {
+      // EOF and errors stay readable: reporting them once is enough.
+      self.stop_polling();
+    }
+    self.call_on_wake(status);
+  }
+
+  /// Calls the JS wake callback as Node calls its own callbacks from the loop: in a callback
+  /// scope, so that promise reactions and nextTick callbacks run when it returns.
+  fn call_on_wake(&self, status: i32) {
+    let env = self.env;
+    unsafe {
+      let mut scope = ptr::null_mut();
+      if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+        return;
+      }
+      let mut callback = ptr::null_mut();
+      let mut global = ptr::null_mut();
+      let mut arg = ptr::null_mut();
+      let mut result = ptr::null_mut();
+      sys::napi_get_reference_value(env, self.on_wake.get(), &mut callback);
+      sys::napi_get_global(env, &mut global);
+      sys::napi_create_int32(env, status, &mut arg);
+      let called =
+        sys::napi_make_callback(env, ptr::null_mut(), global, callback, 1, &arg, &mut result);
+      if called == sys::Status::napi_pending_exception {
+        let mut error = ptr::null_mut();
+        sys::napi_get_and_clear_last_exception(env, &mut error);
+        sys::napi_fatal_exception(env, error);
+      }
+      sys::napi_close_handle_scope(env, scope);
+    }
+  }
+
+  /// Stops watching, closes the fd and lets go of the JS callback; idempotent.
+  fn close(&self) {
+    if self.closed.replace(true) {
+      return;
+    }
+    unsafe {
+      sys::napi_remove_env_cleanup_hook(
+        self.env,
+        Some(Self::on_env_cleanup),
+        self as *const Self as *mut c_void,
+      )
+    };
+    self.shut_down();
+  }
+
+  fn shut_down(&self) {
+    self.polling.set(false);
+    let poll = self.poll.replace(ptr::null_mut());
+    if !poll.is_null() {
+      // uv_close stops the poll at once (epoll_ctl DEL) before the fd is closed below.
+      unsafe { uv::uv_close(poll, Self::on_closed) };
+    }
+    self.socket.borrow_mut().take();
+    self.release_on_wake();
+  }
+
+  fn release_on_wake(&self) {
+    let on_wake = self.on_wake.replace(ptr::null_mut());
+    if !on_wake.is_null() {
+      unsafe { sys::napi_delete_reference(self.env, on_wake) };
+    }
+  }
+
+  unsafe extern "C" fn on_env_cleanup(watch: *mut c_void) {
+    // SAFETY: the hook is removed when the Watch is closed, and the NativeDoorbell that owns it
+    // closes it before dropping it.
+    let watch = unsafe { &*(watch as *const Watch) };
+    if !watch.closed.replace(true) {
+      watch.shut_down();
+    }
+  }
+
+  unsafe extern "C" fn on_closed(poll: *mut uv::Poll) {
+    // SAFETY: set by open_poll from Rc::into_raw; libuv calls this once per handle.
+    drop(unsafe { Rc::from_raw(uv::uv_handle_get_data(poll) as *const Watch) });
+    unsafe { libc::free(poll as *mut c_void) };
+  }
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+  if status == sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(coded(
+      Status::from(status).as_ref(),
+      "a Node-API call failed".to_string(),
+    ))
+  }
+}
+
+/// libuv returns a negated errno on Unix.
+fn check_uv(status: c_int, syscall: &str) -> Result<()> {
+  if status < 0 {
+    Err(os_error(io::Error::from_raw_os_error(-status), syscall))
+  } else {
+    Ok(())
   }
 }
 

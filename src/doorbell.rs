@@ -3,6 +3,10 @@
 //! Uses a Unix domain socketpair (SOCK_STREAM) wrapped in `tokio::io::unix::AsyncFd`
 //! for efficient async notification between processes sharing memory.
 //!
+//! [`DoorbellSocket`] is the doorbell without a reactor: every call on it is non-blocking, and
+//! whoever holds it decides how to learn that it is readable. [`Doorbell`] watches it with tokio;
+//! the Node binding watches it on Node's own event loop.
+//!
 //! Ported from the shared-memory IPC seed (`shared/seed/doorbell.rs`), with its defects fixed:
 //! a STREAM pair (peer death is seen), close-on-exec, EINTR retries, EOF as a peer-gone error,
 //! ENOBUFS as BufferFull, every PeerDead result marking the doorbell dead, no SIGPIPE, and
@@ -94,8 +98,16 @@ impl From<DoorbellHandle> for OwnedFd {
 /// Uses a Unix domain socketpair (SOCK_STREAM) for bidirectional signaling.
 /// Wrapped in `AsyncFd` for async readiness notification via epoll/kqueue.
 pub struct Doorbell {
-  async_fd: AsyncFd<OwnedFd>,
-  /// Set once a signal found the peer gone or a wait saw its end closed.
+  async_fd: AsyncFd<DoorbellSocket>,
+}
+
+/// One end of a doorbell pair, without a reactor: signals, drains and diagnostics, all
+/// non-blocking. [`Doorbell`] adds tokio's readiness; another event loop can watch
+/// [`AsRawFd::as_raw_fd`] for readability and call [`Self::try_drain`] instead.
+#[derive(Debug)]
+pub struct DoorbellSocket {
+  fd: OwnedFd,
+  /// Set once a signal found the peer gone or a drain saw its end closed.
   peer_dead: AtomicBool,
   /// A zero-length read means EOF only on a stream socket; a DGRAM peer may send empty datagrams.
   is_stream: bool,
@@ -116,6 +128,9 @@ pub fn is_peer_gone(err: &io::Error) -> bool {
 
 /// Reads until the socket is empty. Rings that arrived before the peer closed count first:
 /// EOF is an error only when nothing was drained in the same call.
+///
+/// On a stream socket one recv takes every byte queued, so a read shorter than the buffer means
+/// the socket was empty: stopping there saves the recv that would only return EAGAIN.
 fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Result<bool> {
   let mut buf = [0u8; 64];
   let mut drained = false;
@@ -126,6 +141,7 @@ fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Resul
     });
 
     let err = match ret {
+      Ok(n) if is_stream && n > 0 && n < buf.len() => return Ok(true),
       Ok(n) if n > 0 || !is_stream => {
         drained = true;
         continue;
@@ -177,38 +193,21 @@ impl Doorbell {
   /// Doorbell only on success: on error the fd is left open and as it was.
   /// Must be called within a tokio runtime.
   pub fn from_raw_fd(fd: RawFd) -> io::Result<Self> {
-    validate_socket(fd)?;
-    // SAFETY: fd is open; on failure it is released again below, never closed.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    Self::from_owned_fd(owned).map_err(|(err, owned)| {
-      let _ = owned.into_raw_fd();
-      err
-    })
+    adopt_raw_fd(fd, Self::from_owned_fd)
   }
 
   /// Wraps an fd this process owns; on failure hands it back untouched but for O_NONBLOCK.
   fn from_owned_fd(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
-    let raw = fd.as_raw_fd();
-    let is_stream = match socket_type(raw).and_then(|ty| set_nonblocking(raw).map(|()| ty)) {
-      Ok(ty) => ty == libc::SOCK_STREAM,
-      Err(err) => return Err((err, fd)),
-    };
-    // SAFETY: an OwnedFd stays open and refers to the same socket for as long as it is owned.
-    match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+    let socket = DoorbellSocket::checked(fd)?;
+    // SAFETY: the socket owns its fd, which stays open and the same socket while it is owned.
+    match unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) } {
       Ok(async_fd) => {
-        // An adopted fd (a guest's inherited fd 3) must not leak into this process's own children.
-        let _ = set_cloexec(raw);
-        #[cfg(any(target_os = "macos", target_os = "ios"))]
-        let _ = set_nosigpipe(raw);
-        Ok(Self {
-          async_fd,
-          peer_dead: AtomicBool::new(false),
-          is_stream,
-        })
+        async_fd.get_ref().mark_adopted();
+        Ok(Self { async_fd })
       }
       Err(err) => {
-        let (fd, err) = err.into_parts();
-        Err((err, fd))
+        let (socket, err) = err.into_parts();
+        Err((err, socket.fd))
       }
     }
   }
@@ -226,31 +225,12 @@ impl Doorbell {
 
   /// [`Self::signal`] without the future: the send never blocks.
   pub fn signal_now(&self) -> SignalResult {
-    let fd = self.async_fd.get_ref().as_raw_fd();
-    let buf = [1u8];
-
-    let ret = retry_eintr(|| unsafe {
-      libc::send(
-        fd,
-        buf.as_ptr() as *const libc::c_void,
-        buf.len(),
-        libc::MSG_DONTWAIT | SEND_NOSIGNAL,
-      )
-    });
-
-    let result = match ret {
-      Ok(_) => SignalResult::Sent,
-      Err(err) => classify_send_error(&err),
-    };
-    if result == SignalResult::PeerDead {
-      self.peer_dead.store(true, Ordering::Relaxed);
-    }
-    result
+    self.async_fd.get_ref().signal_now()
   }
 
   /// Check if the peer appears to be dead (a signal failed, or a wait saw its end closed).
   pub fn is_peer_dead(&self) -> bool {
-    self.peer_dead.load(Ordering::Relaxed)
+    self.async_fd.get_ref().is_peer_dead()
   }
 
   /// Wait for a signal from the other side.
@@ -265,14 +245,10 @@ impl Doorbell {
     loop {
       let mut guard = self.async_fd.ready(Interest::READABLE).await?;
 
-      let drained = guard.try_io(|inner| {
-        let fd = inner.get_ref().as_raw_fd();
-        drain_fd(fd, self.is_stream, true).map(|_| ())
-      });
+      let drained = guard.try_io(|inner| inner.get_ref().drain(true).map(|_| ()));
 
       match drained {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) => return Err(self.note_error(e)),
+        Ok(result) => return result,
         Err(_would_block) => continue,
       }
     }
@@ -281,15 +257,7 @@ impl Doorbell {
   /// Drain pending rings without blocking: `Ok(true)` if there were any, `Ok(false)` if none,
   /// a [`peer_gone`] error if the peer's end is closed and nothing was pending.
   pub fn try_drain(&self) -> io::Result<bool> {
-    let fd = self.async_fd.get_ref().as_raw_fd();
-    drain_fd(fd, self.is_stream, false).map_err(|e| self.note_error(e))
-  }
-
-  fn note_error(&self, err: io::Error) -> io::Error {
-    if is_peer_gone(&err) {
-      self.peer_dead.store(true, Ordering::Relaxed);
-    }
-    err
+    self.async_fd.get_ref().try_drain()
   }
 
   /// Drain any pending signals without blocking; true if there were any.
@@ -307,14 +275,125 @@ impl Doorbell {
 
   /// Get the number of bytes pending in the socket buffer (for diagnostics).
   pub fn pending_bytes(&self) -> usize {
-    let fd = self.async_fd.get_ref().as_raw_fd();
+    self.async_fd.get_ref().pending_bytes()
+  }
+}
+
+/// Takes ownership of `fd` through `adopt` only if it succeeds: on error the fd stays open.
+fn adopt_raw_fd<T>(
+  fd: RawFd,
+  adopt: impl FnOnce(OwnedFd) -> Result<T, (io::Error, OwnedFd)>,
+) -> io::Result<T> {
+  validate_socket(fd)?;
+  // SAFETY: fd is open; on failure it is released again below, never closed.
+  let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+  adopt(owned).map_err(|(err, owned)| {
+    let _ = owned.into_raw_fd();
+    err
+  })
+}
+
+impl DoorbellSocket {
+  /// Create a socketpair: (host socket, guest handle). Needs no runtime.
+  pub fn create_pair() -> io::Result<(Self, DoorbellHandle)> {
+    let (host_fd, peer_fd) = create_socketpair()?;
+    let host = Self::from_owned_fd(host_fd).map_err(|(err, _)| err)?;
+    Ok((host, DoorbellHandle(peer_fd)))
+  }
+
+  /// Takes ownership of `fd`, an open socket, on success only: on error it is left open and as
+  /// it was.
+  pub fn from_raw_fd(fd: RawFd) -> io::Result<Self> {
+    adopt_raw_fd(fd, Self::from_owned_fd)
+  }
+
+  /// Wraps an fd this process owns (a consumed [`DoorbellHandle`], say); on failure hands it
+  /// back untouched but for O_NONBLOCK.
+  pub fn from_owned_fd(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
+    let socket = Self::checked(fd)?;
+    socket.mark_adopted();
+    Ok(socket)
+  }
+
+  /// Checks that `fd` is a socket and makes it non-blocking: every step that can fail.
+  fn checked(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
+    let raw = fd.as_raw_fd();
+    match socket_type(raw).and_then(|ty| set_nonblocking(raw).map(|()| ty)) {
+      Ok(ty) => Ok(Self {
+        fd,
+        peer_dead: AtomicBool::new(false),
+        is_stream: ty == libc::SOCK_STREAM,
+      }),
+      Err(err) => Err((err, fd)),
+    }
+  }
+
+  /// The last step of adoption, once nothing can fail any more.
+  fn mark_adopted(&self) {
+    let raw = self.fd.as_raw_fd();
+    // An adopted fd (a guest's inherited fd 3) must not leak into this process's own children.
+    let _ = set_cloexec(raw);
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    let _ = set_nosigpipe(raw);
+  }
+
+  /// Sends one ring; never blocks. See [`Doorbell::signal`].
+  pub fn signal_now(&self) -> SignalResult {
+    let buf = [1u8];
+
+    let ret = retry_eintr(|| unsafe {
+      libc::send(
+        self.fd.as_raw_fd(),
+        buf.as_ptr() as *const libc::c_void,
+        buf.len(),
+        libc::MSG_DONTWAIT | SEND_NOSIGNAL,
+      )
+    });
+
+    let result = match ret {
+      Ok(_) => SignalResult::Sent,
+      Err(err) => classify_send_error(&err),
+    };
+    if result == SignalResult::PeerDead {
+      self.peer_dead.store(true, Ordering::Relaxed);
+    }
+    result
+  }
+
+  /// Check if the peer appears to be dead (a signal failed, or a drain saw its end closed).
+  pub fn is_peer_dead(&self) -> bool {
+    self.peer_dead.load(Ordering::Relaxed)
+  }
+
+  /// Drain pending rings without blocking: `Ok(true)` if there were any, `Ok(false)` if none,
+  /// a [`peer_gone`] error if the peer's end is closed and nothing was pending.
+  pub fn try_drain(&self) -> io::Result<bool> {
+    self.drain(false)
+  }
+
+  fn drain(&self, would_block_is_error: bool) -> io::Result<bool> {
+    drain_fd(self.fd.as_raw_fd(), self.is_stream, would_block_is_error).inspect_err(|err| {
+      if is_peer_gone(err) {
+        self.peer_dead.store(true, Ordering::Relaxed);
+      }
+    })
+  }
+
+  /// Get the number of bytes pending in the socket buffer (for diagnostics).
+  pub fn pending_bytes(&self) -> usize {
     let mut pending: libc::c_int = 0;
-    let ret = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
+    let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut pending) };
     if ret < 0 {
       0
     } else {
       pending as usize
     }
+  }
+}
+
+impl AsRawFd for DoorbellSocket {
+  fn as_raw_fd(&self) -> RawFd {
+    self.fd.as_raw_fd()
   }
 }
 

@@ -5,3 +5,4 @@
 
 pub mod binding;
 pub mod doorbell;
+mod uv;

@@ -158,8 +158,13 @@ async fn from_raw_fd_leaves_a_non_socket_open_and_untouched() {
   let file = std::fs::File::open("/dev/null").unwrap();
   let fd = file.as_raw_fd();
   let before = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-  let err = Doorbell::from_raw_fd(fd).err().unwrap();
-  assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
+  let errors = [
+    Doorbell::from_raw_fd(fd).err().unwrap(),
+    DoorbellSocket::from_raw_fd(fd).unwrap_err(),
+  ];
+  for err in errors {
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
+  }
   assert!(is_open(fd));
   assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFL) }, before);
 }
@@ -196,4 +201,33 @@ async fn an_adopted_fd_becomes_close_on_exec() {
   let adopted = Doorbell::from_raw_fd(fds[0]).unwrap();
   assert_ne!(fd_flags(adopted.as_raw_fd()) & libc::FD_CLOEXEC, 0);
   close_peer_fd(fds[1]);
+}
+
+#[test]
+fn a_doorbell_socket_rings_and_drains_without_a_runtime() {
+  let (host, guest) = DoorbellSocket::create_pair().unwrap();
+  let guest = DoorbellSocket::from_owned_fd(guest.into()).unwrap();
+  assert!(!guest.try_drain().unwrap());
+  assert_eq!(host.signal_now(), SignalResult::Sent);
+  assert_eq!(host.signal_now(), SignalResult::Sent);
+  assert_eq!(guest.pending_bytes(), 2);
+  assert!(guest.try_drain().unwrap());
+  assert_eq!(guest.pending_bytes(), 0);
+  drop(host);
+  let err = guest.try_drain().unwrap_err();
+  assert!(is_peer_gone(&err));
+  assert!(guest.is_peer_dead());
+}
+
+#[test]
+fn a_drain_takes_more_rings_than_one_read_holds() {
+  let (host, guest) = DoorbellSocket::create_pair().unwrap();
+  let guest = DoorbellSocket::from_owned_fd(guest.into()).unwrap();
+  for _ in 0..100 {
+    assert_eq!(host.signal_now(), SignalResult::Sent);
+  }
+  assert_eq!(guest.pending_bytes(), 100);
+  assert!(guest.try_drain().unwrap());
+  assert_eq!(guest.pending_bytes(), 0);
+  assert!(!guest.try_drain().unwrap());
 }
