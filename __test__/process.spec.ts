@@ -114,11 +114,13 @@ test('a doorbell with no pending wait does not keep the process alive', async (t
   }
 })
 
-test('waiting costs no CPU', async (t) => {
-  const { code, stdout } = await within(runNode([fixture('idle-cpu.cjs')]), 'exit')
-  t.is(code, 0)
-  const { cpuMicros } = JSON.parse(stdout)
-  t.true(cpuMicros < 100_000, `${cpuMicros} µs of CPU during a 1 s wait`)
+test('waiting costs no CPU, nor does a ring that no wait wants, which stays for the next wait', async (t) => {
+  const { code, stdout, stderr } = await within(runNode([fixture('idle-cpu.cjs')]), 'exit')
+  t.is(code, 0, stderr)
+  const { waitingCpuMicros, unwantedRingCpuMicros, pendingAfterIdle } = JSON.parse(stdout)
+  t.true(waitingCpuMicros < 100_000, `${waitingCpuMicros} µs of CPU during a 1 s wait`)
+  t.true(unwantedRingCpuMicros < 100_000, `${unwantedRingCpuMicros} µs of CPU while an unwanted ring sat for 1 s`)
+  t.is(pendingAfterIdle, 1)
 })
 
 test('doorbells and handles that are garbage-collected without close() close their fds', async (t) => {
