@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 
@@ -9,6 +9,16 @@ export const GENEROUS_MS = 10_000
 export const fixture = (name: string): string => resolve('__test__/fixtures', name)
 
 export const openFdCount = (): number => readdirSync('/proc/self/fd').length
+
+/** Open sockets only: unlike other fds, nothing but the code under test opens them during a test. */
+export const openSocketCount = (): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')
+    } catch {
+      return false // closed between the listing and the look
+    }
+  }).length
 
 /** Rejects if `promise` has not settled within `ms`, naming what was awaited. */
 export async function within<T>(promise: Promise<T>, what: string, ms = GENEROUS_MS): Promise<T> {

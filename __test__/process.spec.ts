@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads'
 import test from 'ava'
 import { ARG_NAME, Doorbell, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, runNode, stateAfter, within } from './helpers.ts'
+import { exitOf, fixture, openSocketCount, runNode, stateAfter, within } from './helpers.ts'
 
 test('a Node child started with spawn() ping-pongs 1000 times', async (t) => {
   const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'echo'], {
@@ -137,7 +137,8 @@ test('the package loads with require and with import, as one module', async (t) 
   t.deepEqual(JSON.parse(stdout), { argName: '--doorbell-fd', sameClass: true })
 })
 
-test('the module loads and works in worker_threads, and a worker can end with a wait pending', async (t) => {
+test('the module loads and works in worker_threads, and a worker can end with a wait pending, closing its sockets', async (t) => {
+  const socketsBefore = openSocketCount()
   const source = `
     const { parentPort } = require('node:worker_threads')
     const { Doorbell } = require(${JSON.stringify(createRequire(import.meta.url).resolve('shm-doorbell'))})
@@ -157,6 +158,7 @@ test('the module loads and works in worker_threads, and a worker can end with a 
   const message = await within(new Promise((resolve) => worker.once('message', resolve)), 'worker message')
   t.is(message, 'rang 100 times')
   await within(worker.terminate(), 'worker termination')
+  t.is(openSocketCount(), socketsBefore)
   const [host, guest] = Doorbell.createPair()
   const opened = Doorbell.fromHandle(guest)
   opened.signalNow()
