@@ -25,6 +25,11 @@ export interface SpawnedGuest {
 }
 
 const MAX_FD = 2 ** 31 - 1
+const SIGNAL_RESULTS: Record<number, SignalResult> = {
+  [binding.SIGNAL_SENT]: 'Sent',
+  [binding.SIGNAL_BUFFER_FULL]: 'BufferFull',
+  [binding.SIGNAL_PEER_DEAD]: 'PeerDead',
+}
 const GUEST_FD = 3
 const constructing = Symbol('shm-doorbell constructing')
 
@@ -216,6 +221,8 @@ export class Doorbell {
   static readonly ARG_NAME = ARG_NAME
 
   #native: binding.NativeDoorbell
+  /** The native fd, which the per-ring calls take: it stays the same until `close()`. */
+  #fd: number
   #closed = false
   #route: WakeRoute = {}
   #waiters = new Set<Waiter>()
@@ -228,6 +235,7 @@ export class Doorbell {
     this.#native = create((status) => {
       if (route.owner) route.owner.#onWake(status)
     })
+    this.#fd = this.#native.fd
   }
 
   /** Creates a connected pair: `[host, guest]`. Hand the guest to a child, or use {@link spawn}. */
@@ -269,7 +277,7 @@ export class Doorbell {
 
   /** The fd, or -1 once closed. */
   get fd(): number {
-    return this.#closed ? -1 : this.#native.fd
+    return this.#closed ? -1 : this.#fd
   }
 
   /** Whether `close()` has been called. */
@@ -289,7 +297,7 @@ export class Doorbell {
   /** Rings the peer: 'Sent', 'BufferFull' (the peer has rings it has not drained yet) or 'PeerDead'. */
   signalNow(): SignalResult {
     this.#assertOpen()
-    return this.#native.signal()
+    return SIGNAL_RESULTS[binding.signal(this.#fd)]
   }
 
   /**
@@ -309,7 +317,7 @@ export class Doorbell {
     this.#assertOpen()
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
     if (this.#waiters.size === 0) {
-      const status = native(() => this.#native.arm())
+      const status = native(() => binding.arm(this.#fd))
       if (status === binding.WAKE_RANG) return Promise.resolve()
       if (status !== binding.WAKE_EMPTY) throw wakeError(status)
       this.#route.owner = this
@@ -318,7 +326,11 @@ export class Doorbell {
       const waiter: Waiter = { resolve, reject, signal }
       if (signal) {
         waiter.onAbort = () => {
-          this.#forget(waiter)
+          this.#waiters.delete(waiter)
+          if (this.#waiters.size === 0) {
+            this.#route.owner = undefined
+            binding.disarm(this.#fd)
+          }
           reject(new AbortError(undefined, { cause: signal.reason }))
         }
         signal.addEventListener('abort', waiter.onAbort, { once: true })
@@ -327,21 +339,13 @@ export class Doorbell {
     })
   }
 
-  #forget(waiter: Waiter): void {
-    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
-    this.#waiters.delete(waiter)
-    if (this.#waiters.size === 0) this.#idle()
-  }
-
-  #idle(): void {
-    this.#route.owner = undefined
-    if (!this.#closed) this.#native.disarm()
-  }
-
+  /** Settles every pending wait. The native watch needs no disarm: it disarms as it reports a wake. */
   #settleAll(error?: Error): void {
-    const waiters = [...this.#waiters]
-    for (const waiter of waiters) this.#forget(waiter)
+    const waiters = this.#waiters
+    this.#waiters = new Set()
+    this.#route.owner = undefined
     for (const waiter of waiters) {
+      if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
       if (error) waiter.reject(error)
       else waiter.resolve()
     }

@@ -137,9 +137,12 @@ test('the package loads with require and with import, as one module', async (t) 
   t.deepEqual(JSON.parse(stdout), { argName: '--doorbell-fd', sameClass: true })
 })
 
-test('the module loads and works in worker_threads, and a worker can end with a wait pending, closing its sockets', async (t) => {
-  const socketsBefore = openSocketCount()
-  const source = `
+// Serial: the other tests here open sockets too, and the count must see only the worker's.
+test.serial(
+  'the module loads and works in worker_threads, and a worker can end with a wait pending, closing its sockets',
+  async (t) => {
+    const socketsBefore = openSocketCount()
+    const source = `
     const { parentPort } = require('node:worker_threads')
     const { Doorbell } = require(${JSON.stringify(createRequire(import.meta.url).resolve('shm-doorbell'))})
     ;(async () => {
@@ -154,16 +157,17 @@ test('the module loads and works in worker_threads, and a worker can end with a 
       parentPort.postMessage('rang 100 times')
     })()
   `
-  const worker = new Worker(source, { eval: true })
-  const message = await within(new Promise((resolve) => worker.once('message', resolve)), 'worker message')
-  t.is(message, 'rang 100 times')
-  await within(worker.terminate(), 'worker termination')
-  t.is(openSocketCount(), socketsBefore)
-  const [host, guest] = Doorbell.createPair()
-  const opened = Doorbell.fromHandle(guest)
-  opened.signalNow()
-  await within(host.wait(), 'wait on the main thread after the worker ended')
-  host.close()
-  opened.close()
-  await delay(10)
-})
+    const worker = new Worker(source, { eval: true })
+    const message = await within(new Promise((resolve) => worker.once('message', resolve)), 'worker message')
+    t.is(message, 'rang 100 times')
+    await within(worker.terminate(), 'worker termination')
+    t.is(openSocketCount(), socketsBefore)
+    const [host, guest] = Doorbell.createPair()
+    const opened = Doorbell.fromHandle(guest)
+    opened.signalNow()
+    await within(host.wait(), 'wait on the main thread after the worker ended')
+    host.close()
+    opened.close()
+    await delay(10)
+  },
+)

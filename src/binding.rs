@@ -6,9 +6,13 @@
 //! `index.ts` arms the watch while at least one JS wait is pending; the poll handle stays started
 //! between waits (stopping and starting it costs two epoll_ctl calls per wait) and is stopped
 //! only when it reports a ring that no wait wants, which is then left in the socket.
+//!
+//! The calls made on every ring and wait (`signal`, `arm`, `disarm`) are plain functions that
+//! take the fd: a class method pays napi_unwrap and a type-tag check on every call, which cost
+//! more than twice a plain function's whole overhead here.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::os::raw::{c_int, c_void};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -256,30 +260,19 @@ impl NativeDoorbell {
       watch.release_on_wake();
       return Err(err);
     }
+    let fd = watch.with_socket(|socket| socket.as_raw_fd())?;
+    WATCHES.with(|watches| watches.borrow_mut().insert(fd, Rc::clone(&watch)));
     Ok(Self { watch })
   }
 
   fn with_socket<T>(&self, call: impl FnOnce(&DoorbellSocket) -> T) -> Result<T> {
-    match &*self.watch.socket.borrow() {
-      Some(socket) => Ok(call(&socket.owner)),
-      None => Err(closed_error()),
-    }
+    self.watch.with_socket(call)
   }
 
   /// The fd, or -1 once closed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
     self.with_socket(|socket| socket.as_raw_fd()).unwrap_or(-1)
-  }
-
-  /// Sends one ring: 'Sent', 'BufferFull' or 'PeerDead'.
-  #[napi(ts_return_type = "'Sent' | 'BufferFull' | 'PeerDead'")]
-  pub fn signal(&self) -> Result<&'static str> {
-    self.with_socket(|socket| match socket.signal_now() {
-      SignalResult::Sent => "Sent",
-      SignalResult::BufferFull => "BufferFull",
-      SignalResult::PeerDead => "PeerDead",
-    })
   }
 
   /// Drains without blocking and says what it found, as a wake status.
@@ -300,31 +293,6 @@ impl NativeDoorbell {
     self.with_socket(|socket| socket.is_peer_dead())
   }
 
-  /// Starts a wait. Unless the poll handle is started (then any pending ring is reported by the
-  /// loop's next turn), drains first and returns what it found; `WAKE_EMPTY` means armed:
-  /// `on_wake` gets the wake status of the next ring.
-  #[napi]
-  pub fn arm(&self) -> Result<i32> {
-    let watch = &self.watch;
-    if !watch.polling.get() {
-      let status = self.try_drain()?;
-      if status != WAKE_EMPTY {
-        return Ok(status);
-      }
-      watch.start_polling()?;
-    }
-    watch.armed.set(true);
-    watch.update_loop_ref();
-    Ok(WAKE_EMPTY)
-  }
-
-  /// Ends the wait; a ring that arrives later stays in the socket for the next arm or drain.
-  #[napi]
-  pub fn disarm(&self) {
-    self.watch.armed.set(false);
-    self.watch.update_loop_ref();
-  }
-
   /// Whether an armed watch keeps Node's event loop alive (the default).
   #[napi]
   pub fn set_keeps_loop_alive(&self, keep: bool) {
@@ -339,6 +307,66 @@ impl NativeDoorbell {
   }
 }
 
+thread_local! {
+  /// This thread's watches by fd (an fd has one owner per process), for the per-ring calls.
+  static WATCHES: RefCell<HashMap<RawFd, Rc<Watch>>> = RefCell::new(HashMap::new());
+}
+
+fn with_watch<T>(fd: i32, call: impl FnOnce(&Rc<Watch>) -> Result<T>) -> Result<T> {
+  let watch = WATCHES.with(|watches| watches.borrow().get(&fd).cloned());
+  call(&watch.ok_or_else(closed_error)?)
+}
+
+/// `signal` sent its ring.
+#[napi]
+pub const SIGNAL_SENT: i32 = 0;
+/// `signal` found the peer's buffer full: the ring is coalesced with those it holds.
+#[napi]
+pub const SIGNAL_BUFFER_FULL: i32 = 1;
+/// `signal` found the peer gone.
+#[napi]
+pub const SIGNAL_PEER_DEAD: i32 = 2;
+
+/// Sends one ring from the doorbell on `fd`: a `SIGNAL_*` result.
+#[napi]
+pub fn signal(fd: i32) -> Result<i32> {
+  with_watch(fd, |watch| {
+    watch.with_socket(|socket| match socket.signal_now() {
+      SignalResult::Sent => SIGNAL_SENT,
+      SignalResult::BufferFull => SIGNAL_BUFFER_FULL,
+      SignalResult::PeerDead => SIGNAL_PEER_DEAD,
+    })
+  })
+}
+
+/// Starts a wait on the doorbell on `fd`. Unless its poll handle is started (then any pending
+/// ring is reported by the loop's next turn), drains first and returns what it found;
+/// `WAKE_EMPTY` means armed: the wake callback gets the status of the next ring, once, and the
+/// watch is disarmed as it reports.
+#[napi]
+pub fn arm(fd: i32) -> Result<i32> {
+  with_watch(fd, |watch| {
+    if !watch.polling.get() {
+      let status = watch.with_socket(|socket| wake_status(socket.try_drain()))?;
+      if status != WAKE_EMPTY {
+        return Ok(status);
+      }
+      watch.start_polling()?;
+    }
+    watch.set_armed(true);
+    Ok(WAKE_EMPTY)
+  })
+}
+
+/// Ends the wait on the doorbell on `fd`; a ring that arrives later stays in the socket.
+#[napi]
+pub fn disarm(fd: i32) -> Result<()> {
+  with_watch(fd, |watch| {
+    watch.set_armed(false);
+    Ok(())
+  })
+}
+
 impl Drop for NativeDoorbell {
   fn drop(&mut self) {
     self.watch.close();
@@ -346,6 +374,18 @@ impl Drop for NativeDoorbell {
 }
 
 impl Watch {
+  fn with_socket<T>(&self, call: impl FnOnce(&DoorbellSocket) -> T) -> Result<T> {
+    match &*self.socket.borrow() {
+      Some(socket) => Ok(call(&socket.owner)),
+      None => Err(closed_error()),
+    }
+  }
+
+  fn set_armed(&self, armed: bool) {
+    self.armed.set(armed);
+    self.update_loop_ref();
+  }
+
   fn start_polling(self: &Rc<Self>) -> Result<()> {
     if self.poll.get().is_null() {
       self.poll.set(self.open_poll()?);
@@ -430,6 +470,7 @@ impl Watch {
       // EOF and errors stay readable: reporting them once is enough.
       self.stop_polling();
     }
+    self.set_armed(false);
     self.call_on_wake(status);
   }
 
@@ -482,7 +523,11 @@ impl Watch {
       // uv_close stops the poll at once (epoll_ctl DEL) before the fd is closed below.
       unsafe { uv::uv_close(poll, Self::on_closed) };
     }
-    self.socket.borrow_mut().take();
+    if let Some(socket) = self.socket.borrow_mut().take() {
+      let fd = socket.owner.as_raw_fd();
+      // The registry may be gone already when a thread's environment ends.
+      let _ = WATCHES.try_with(|watches| watches.borrow_mut().remove(&fd));
+    }
     self.release_on_wake();
   }
 
