@@ -239,6 +239,25 @@ test('without its platform package, require and import throw one error naming th
   t.true(required.message.endsWith(`Supported platforms: ${packed.supported.join(', ')}.`), required.message)
 })
 
+test('with a platform package whose binary is broken, the error says it is installed but fails to load', async (t) => {
+  const project = join(packed.tmp, 'broken')
+  const { platform } = packed.host
+  const platformPackage = `${manifest.name}-${platform}`
+  for (const name of [manifest.name, platformPackage]) {
+    cpSync(join(packed.project, 'node_modules', name), join(project, 'node_modules', name), { recursive: true })
+  }
+  writeFileSync(
+    join(project, 'node_modules', platformPackage, `${manifest.napi.binaryName}.${platform}.node`),
+    'not ELF',
+  )
+  const [required] = await loadErrors(project)
+  if (typeof required === 'string') return t.fail('the package loaded a broken binary')
+  t.is(required.code, 'ERR_DOORBELL_NO_BINARY')
+  t.true(required.message.startsWith(`shm-doorbell has no binary for ${platform}: `), required.message)
+  t.true(required.message.includes(`${platformPackage}, is installed but fails to load: `), required.message)
+  t.true(required.message.endsWith(`Supported platforms: ${packed.supported.join(', ')}.`), required.message)
+})
+
 test('on Windows, require throws the same error: win32 is detected and has no package', async (t) => {
   const preload = join(packed.tmp, 'windows.cjs')
   // Only the platform is simulated: the generated loader and the package are the installed ones.
