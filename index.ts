@@ -2,7 +2,7 @@ import { spawn as spawnChild } from 'node:child_process'
 import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process'
 import { getSystemErrorMap, inspect } from 'node:util'
 
-import * as binding from './binding'
+import * as binding from './native'
 
 /** What a ring did: reached the peer, was coalesced into a full buffer, or found the peer gone. */
 export type SignalResult = 'Sent' | 'BufferFull' | 'PeerDead'
