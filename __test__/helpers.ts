@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readdirSync, readlinkSync } from 'node:fs'
+import { fstatSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 
@@ -8,13 +8,14 @@ export const GENEROUS_MS = 10_000
 
 export const fixture = (name: string): string => resolve('__test__/fixtures', name)
 
-export const openFdCount = (): number => readdirSync('/proc/self/fd').length
+/** Open fds, from /dev/fd, which Linux and macOS both have. */
+export const openFdCount = (): number => readdirSync('/dev/fd').length
 
 /** Open sockets only: unlike other fds, nothing but the code under test opens them during a test. */
 export const openSocketCount = (): number =>
-  readdirSync('/proc/self/fd').filter((fd) => {
+  readdirSync('/dev/fd').filter((fd) => {
     try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')
+      return fstatSync(Number(fd)).isSocket()
     } catch {
       return false // closed between the listing and the look
     }
