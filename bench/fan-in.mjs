@@ -1,11 +1,14 @@
 // Fan-in and idle cost: `node --expose-gc bench/fan-in.mjs [DOORBELLS] [ROUNDS]`.
-// One host holds DOORBELLS doorbells whose peers live in one guest process; each round, every
-// host doorbell has a wait pending and the guest rings them all: the time from asking the guest
-// (one byte on its stdin) until every wait has resolved. Then, in steady state, what an idle
-// doorbell costs: RSS and V8 heap per doorbell (both ends of new pairs in this process, each
-// woken once), and the CPU the process uses over a second with them idle and with a wait
-// pending on each.
+// First, in a process that has made only one doorbell pair before: what DOORBELLS idle pairs
+// (both ends here, each woken once) cost per doorbell in RSS, in V8 heap, and in native memory
+// (the resident size of the malloc heap, where the addon's and Node's per-doorbell allocations go;
+// the kernel's socket buffers are not in it), and the CPU used over a second with the doorbells
+// idle, then with a wait pending on each. Then the fan-in: one host holds DOORBELLS doorbells whose
+// peers live in one guest process; each round, every host doorbell has a wait pending and the
+// guest rings them all: the time from asking the guest (one byte on its stdin) until every wait
+// has resolved, median over ROUNDS.
 import { spawn as spawnChild } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 
 import { Doorbell } from 'shm-doorbell'
@@ -25,6 +28,67 @@ function createPairs() {
     handles.push(handle)
   }
   return { hosts, handles }
+}
+
+/** The resident size of the main malloc arena: the `[heap]` mapping in /proc/self/smaps. */
+function mallocHeapBytes() {
+  let inHeap = false
+  let bytes = 0
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]')
+    else if (inHeap && line.startsWith('Rss:')) bytes += Number(/(\d+) kB/.exec(line)[1]) * 1024
+  }
+  return bytes
+}
+
+function memory() {
+  globalThis.gc()
+  globalThis.gc()
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rss, heapUsed, native: mallocHeapBytes() }
+}
+
+async function cpuMicrosOver(ms) {
+  const before = process.cpuUsage()
+  await delay(ms)
+  const used = process.cpuUsage(before)
+  return used.user + used.system
+}
+
+async function wakeEach(hosts, peers) {
+  const woken = Promise.all(hosts.map((host) => host.wait()))
+  for (const peer of peers) peer.signalNow()
+  await woken
+}
+
+async function idleCost() {
+  // One pair first, so that the runtime and the module's one-time setup are not counted.
+  const [firstHost, firstHandle] = Doorbell.createPair()
+  const firstPeer = Doorbell.fromHandle(firstHandle)
+  await wakeEach([firstHost], [firstPeer])
+  firstHost.close()
+  firstPeer.close()
+  await delay(100)
+  const before = memory()
+  const { hosts, handles } = createPairs()
+  const peers = handles.map((handle) => Doorbell.fromHandle(handle))
+  await wakeEach(hosts, peers)
+  await delay(100)
+  const after = memory()
+  const doorbells = 2 * count
+  const idleCpuMicros = await cpuMicrosOver(1000)
+  const waits = hosts.map((host) => host.wait().catch(() => {}))
+  await delay(100)
+  const pendingCpuMicros = await cpuMicrosOver(1000)
+  for (const doorbell of [...hosts, ...peers]) doorbell.close()
+  await Promise.all(waits)
+  return {
+    rssBytesPerDoorbell: (after.rss - before.rss) / doorbells,
+    heapBytesPerDoorbell: (after.heapUsed - before.heapUsed) / doorbells,
+    nativeBytesPerDoorbell: (after.native - before.native) / doorbells,
+    idleCpuMicrosPerSecond: idleCpuMicros,
+    pendingCpuMicrosPerSecond: pendingCpuMicros,
+  }
 }
 
 async function fanIn() {
@@ -49,46 +113,5 @@ async function fanIn() {
   return median(millis)
 }
 
-function memory() {
-  globalThis.gc()
-  const { rss, heapUsed } = process.memoryUsage()
-  return { rss, heapUsed }
-}
-
-async function cpuMicrosOver(ms) {
-  const before = process.cpuUsage()
-  await delay(ms)
-  const used = process.cpuUsage(before)
-  return used.user + used.system
-}
-
-async function idleCost() {
-  // One warm-up batch, so that what is measured is steady state rather than first-use setup.
-  const warmUpPairs = createPairs()
-  for (const doorbell of [...warmUpPairs.hosts, ...warmUpPairs.handles]) doorbell.close()
-  await delay(100)
-  const before = memory()
-  const { hosts, handles } = createPairs()
-  const peers = handles.map((handle) => Doorbell.fromHandle(handle))
-  const woken = Promise.all(hosts.map((host) => host.wait()))
-  for (const peer of peers) peer.signalNow()
-  await woken
-  await delay(100)
-  const after = memory()
-  const doorbells = 2 * count
-  const idleCpuMicros = await cpuMicrosOver(1000)
-  const waits = hosts.map((host) => host.wait().catch(() => {}))
-  await delay(100)
-  const pendingCpuMicros = await cpuMicrosOver(1000)
-  for (const doorbell of [...hosts, ...peers]) doorbell.close()
-  await Promise.all(waits)
-  return {
-    rssBytesPerDoorbell: (after.rss - before.rss) / doorbells,
-    heapBytesPerDoorbell: (after.heapUsed - before.heapUsed) / doorbells,
-    idleCpuMicrosPerSecond: idleCpuMicros,
-    pendingCpuMicrosPerSecond: pendingCpuMicros,
-  }
-}
-
-const allWokenMs = await fanIn()
-report({ doorbells: count, allWokenMs, ...(await idleCost()) })
+const idle = await idleCost()
+report({ doorbells: count, allWokenMs: await fanIn(), ...idle })

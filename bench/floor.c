@@ -1,12 +1,11 @@
 // The kernel's floor for the suite, in plain C with blocking calls and no event loop.
 //   floor pingpong ROUNDS WARMUP  a forked child echoes 1 byte over an AF_UNIX socketpair;
 //                                 prints {"p50":µs,"p99":µs,"rate":round trips/s}
-//   floor send CALLS BATCH        1-byte nonblocking send()s to a forked peer that drains with
-//                                 blocking reads; prints {"nsPerCall":median over batches}
-//   floor drain                   that peer, on an inherited fd 3 (the peer of signalNow()'s bench)
+//   floor send CALLS BATCH        1-byte nonblocking send()s in timed batches to the other end of
+//                                 a socketpair, drained between batches; prints {"nsPerCall":
+//                                 median over batches}
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,38 +72,22 @@ static int pingpong(long rounds, long warm_up) {
   return 0;
 }
 
-// Reads until the peer is gone, blocking: the peer that the send() and signalNow() loops ring.
-static int drain(int fd) {
-  char buf[4096];
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) die("fcntl");
-  while (read(fd, buf, sizeof buf) > 0) {
-  }
-  return 0;
-}
-
 static int send_loop(long calls, long batch) {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) die("socketpair");
-  pid_t pid = fork();
-  if (pid < 0) die("fork");
-  if (pid == 0) {
-    close(fds[0]);
-    _exit(drain(fds[1]));
-  }
-  close(fds[1]);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) die("socketpair");
   long batches = calls / batch;
   double *ns = malloc(sizeof(double) * batches);
-  char byte = 1;
+  char byte = 1, buf[4096];
   for (long b = 0; b < batches; b++) {
     double start = now_ns();
     for (long i = 0; i < batch; i++) {
-      if (send(fds[0], &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1 && errno != EAGAIN) die("send");
+      if (send(fds[0], &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) die("send");
     }
     ns[b] = (now_ns() - start) / batch;
+    while (recv(fds[1], buf, sizeof buf, 0) > 0) {
+    }
+    if (errno != EAGAIN) die("recv");
   }
-  close(fds[0]);
-  waitpid(pid, NULL, 0);
   qsort(ns, batches, sizeof(double), by_value);
   printf("{\"calls\":%ld,\"nsPerCall\":%.1f}\n", batches * batch, quantile(ns, batches, 0.5));
   return 0;
@@ -113,7 +96,6 @@ static int send_loop(long calls, long batch) {
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "pingpong") == 0) return pingpong(atol(argv[2]), atol(argv[3]));
   if (argc == 4 && strcmp(argv[1], "send") == 0 && atol(argv[3]) > 0) return send_loop(atol(argv[2]), atol(argv[3]));
-  if (argc >= 2 && strcmp(argv[1], "drain") == 0) return drain(3);
-  fprintf(stderr, "usage: floor pingpong ROUNDS WARMUP | floor send CALLS BATCH | floor drain\n");
+  fprintf(stderr, "usage: floor pingpong ROUNDS WARMUP | floor send CALLS BATCH\n");
   return 2;
 }

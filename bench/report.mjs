@@ -48,8 +48,9 @@ export function renderTables(results) {
 
   if (calls) {
     const ids = roundTrip.map(({ id }) => id)
+    const most = (name) => Math.max(...ids.map((id) => calls[id].calls[name]?.calls ?? 0))
     const names = [...new Set(ids.flatMap((id) => Object.keys(calls[id].calls)))].sort(
-      (a, b) => calls['doorbell-node'].calls[b]?.calls - calls['doorbell-node'].calls[a]?.calls || a.localeCompare(b),
+      (a, b) => most(b) - most(a) || a.localeCompare(b),
     )
     const cell = (id, name) => {
       const count = calls[id].calls[name]
@@ -93,9 +94,9 @@ export function renderTables(results) {
     ),
     '',
     table(
-      ['ring cost (batches of 64 to a draining peer process)', 'ns per call', 'ratio'],
+      ['ring cost (batches of 64, the peer end drained between them)', 'ns per call', 'ratio'],
       [
-        ['signalNow() (tinybench p50)', number(signal.signalNowNs, 0), number(signal.signalNowNs / signal.sendNs, 2)],
+        ['signalNow() (tinybench p50)', number(signal.signalNowNs, 0), number(signal.ratio, 2)],
         ['raw send() in C (p50)', number(signal.sendNs, 0), '1.00'],
       ],
     ),
@@ -104,8 +105,9 @@ export function renderTables(results) {
       [
         'fan-in',
         'all woken, ms',
-        'RSS B per idle doorbell',
-        'V8 heap B per idle doorbell',
+        'B per idle doorbell: RSS',
+        'V8 heap',
+        'native (malloc heap)',
         'CPU µs/s, idle',
         'CPU µs/s, a wait pending on each',
       ],
@@ -115,6 +117,7 @@ export function renderTables(results) {
           number(fanIn.allWokenMs, 2),
           number(fanIn.rssBytesPerDoorbell, 0),
           number(fanIn.heapBytesPerDoorbell, 0),
+          number(fanIn.nativeBytesPerDoorbell, 0),
           number(fanIn.idleCpuMicrosPerSecond, 0),
           number(fanIn.pendingCpuMicrosPerSecond, 0),
         ],
