@@ -17,31 +17,45 @@ export function machineLine({ date, machine }) {
 
 export function renderTables(results) {
   const { settings, roundTrip, syscallsPerRoundTrip: calls, streaming, signal, fanIn, idle, goals } = results
-  const byId = Object.fromEntries(roundTrip.map((scenario) => [scenario.id, scenario]))
   const callsOf = (id) => (calls ? number(calls[id].total) : 'no strace')
-  const out = [`Measured ${machineLine(results)}.`, '']
+  const { loadAverageAtStart: start, loadAverageAtEnd: end } = results.machine
+  const out = [
+    `Measured ${machineLine(results)}; load average ${number(start, 2)} at the start, ${number(end, 2)} at the end.`,
+    '',
+  ]
+  if (start > results.machine.cores / 4) {
+    out.push(
+      `The machine was busy when the suite started: latencies are noisy; for figures to quote, rerun it on a quiet one.`,
+      '',
+    )
+  }
 
   out.push(
     `Round trips (${number(settings.rounds, 0)} after ${number(settings.warmUp, 0)} warm-up rounds; median of ${settings.runs} runs):`,
     '',
     table(
-      ['scenario', 'p50 µs', 'p99 µs', 'round trips/s', 'syscalls per round trip'],
-      roundTrip.map(({ id, label, p50, p99, rate }) => [label, number(p50), number(p99), number(rate, 0), callsOf(id)]),
+      ['scenario', 'p50 µs', 'p99 µs', 'round trips/s', 'syscalls per round trip', 'p50 of each run, µs'],
+      roundTrip.map(({ id, label, p50, p99, rate, runs }) => [
+        label,
+        number(p50),
+        number(p99),
+        number(rate, 0),
+        callsOf(id),
+        `${number(Math.min(...runs.map((run) => run.p50)))}–${number(Math.max(...runs.map((run) => run.p50)))}`,
+      ]),
     ),
     '',
   )
 
-  const ratio = (a, b, key) => number(a[key] / b[key], 2)
-  const callRatio = (a, b) => (calls ? number(calls[a].total / calls[b].total, 2) : 'no strace')
   out.push(
     table(
-      ['ratio', 'p50', 'p99', 'syscalls'],
-      [
-        ['Node↔Node / stdio pipe', 'doorbell-node', 'pipe'],
-        ['Node↔Node / C floor', 'doorbell-node', 'floor'],
-        ['Node↔Rust / C floor', 'doorbell-rust', 'floor'],
-        ['stdio pipe / C floor', 'pipe', 'floor'],
-      ].map(([name, a, b]) => [name, ratio(byId[a], byId[b], 'p50'), ratio(byId[a], byId[b], 'p99'), callRatio(a, b)]),
+      ['ratio (median of the runs’ own ratios)', 'p50', 'p99', 'syscalls'],
+      results.ratios.map(({ name, p50, p99, syscalls }) => [
+        name,
+        number(p50, 2),
+        number(p99, 2),
+        syscalls === null ? 'no strace' : number(syscalls, 2),
+      ]),
     ),
     '',
   )

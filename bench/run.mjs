@@ -3,7 +3,7 @@
 // compiler; strace is optional (without it the syscall columns say so).
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
-import { cpus, release } from 'node:os'
+import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 
 import { benchDir, buildDir, floorBinary, median, rootDir } from './common.mjs'
@@ -12,7 +12,7 @@ import { straceAvailable, syscallsPerRoundTrip } from './syscalls.mjs'
 
 const ROUNDS = 20_000
 const WARM_UP = 2_000
-const RUNS = 5
+const RUNS = 7
 const SIDE_RUNS = 3
 const STRACE_ROUNDS = [200, 2_200]
 const FAN_IN_DOORBELLS = 1000
@@ -83,6 +83,7 @@ function machine() {
     kernel: release(),
     node: process.version,
     commit,
+    loadAverageAtStart: loadavg()[0],
   }
 }
 
@@ -156,22 +157,36 @@ function idle() {
   return runNode('idle.mjs', IDLE_MS)
 }
 
-/** Each goal of issue 3 with what this run measured; `pass` is null when it could not be measured. */
-function goals({ roundTrip, syscallsPerRoundTrip: calls, signal, streaming: stream, fanIn: fan, idle: still }) {
+const RATIOS = [
+  ['Node↔Node / stdio pipe', 'doorbell-node', 'pipe'],
+  ['Node↔Node / C floor', 'doorbell-node', 'floor'],
+  ['Node↔Rust / C floor', 'doorbell-rust', 'floor'],
+  ['stdio pipe / C floor', 'pipe', 'floor'],
+]
+
+/**
+ * Round-trip ratios, each the median of the runs' own ratios: the scenarios of one run go back
+ * to back, so a change in the machine's load between runs cancels out rather than skewing one side.
+ */
+function ratios({ roundTrip, syscallsPerRoundTrip: calls }) {
   const byId = Object.fromEntries(roundTrip.map((scenario) => [scenario.id, scenario]))
-  const doorbell = byId['doorbell-node']
-  const ratio = (a, b) => a / b
+  const paired = (a, b, key) => median(byId[a].runs.map((run, index) => run[key] / byId[b].runs[index][key]))
+  return RATIOS.map(([name, a, b]) => ({
+    name,
+    p50: paired(a, b, 'p50'),
+    p99: paired(a, b, 'p99'),
+    syscalls: calls ? calls[a].total / calls[b].total : null,
+  }))
+}
+
+/** Each goal of issue 3 with what this run measured; `pass` is null when it could not be measured. */
+function goals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, fanIn: fan, idle: still }) {
   const list = [
-    ['round trip p50, Node↔Node / stdio pipe', ratio(doorbell.p50, byId.pipe.p50), '≤ 1.0', (v) => v <= 1],
-    ['round trip p99, Node↔Node / stdio pipe', ratio(doorbell.p99, byId.pipe.p99), '≤ 1.0', (v) => v <= 1],
-    ['round trip p50, Node↔Node / C floor', ratio(doorbell.p50, byId.floor.p50), '≤ 1.3', (v) => v <= 1.3],
-    ['round trip p99, Node↔Node / C floor', ratio(doorbell.p99, byId.floor.p99), '≤ 1.3', (v) => v <= 1.3],
-    [
-      'syscalls per round trip, Node↔Node / stdio pipe',
-      calls ? ratio(calls['doorbell-node'].total, calls.pipe.total) : null,
-      '≤ 1.0',
-      (v) => v <= 1,
-    ],
+    ['round trip p50, Node↔Node / stdio pipe', vsPipe.p50, '≤ 1.0', (v) => v <= 1],
+    ['round trip p99, Node↔Node / stdio pipe', vsPipe.p99, '≤ 1.0', (v) => v <= 1],
+    ['round trip p50, Node↔Node / C floor', vsFloor.p50, '≤ 1.3', (v) => v <= 1.3],
+    ['round trip p99, Node↔Node / C floor', vsFloor.p99, '≤ 1.3', (v) => v <= 1.3],
+    ['syscalls per round trip, Node↔Node / stdio pipe', vsPipe.syscalls, '≤ 1.0', (v) => v <= 1],
     ['signalNow() / raw send()', signal.ratio, '≤ 1.3', (v) => v <= 1.3],
     ['streaming wakes/s', stream.wakesPerSecond, '≥ 200,000', (v) => v >= 200_000],
     ['streaming rings per wake (coalesced)', stream.ringsPerWake, '> 1', (v) => v > 1],
@@ -197,8 +212,10 @@ results.streaming = streaming()
 results.signal = signalCost()
 results.fanIn = fanIn()
 results.idle = idle()
+results.ratios = ratios(results)
 results.goals = goals(results)
 results.seconds = Math.round((Date.now() - started) / 1000)
+results.machine.loadAverageAtEnd = loadavg()[0]
 
 process.stdout.write(renderTables(results))
 writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
