@@ -178,16 +178,17 @@ function barPanel({ top, title, rows, series, unit }) {
   const axisMax = Math.ceil(max / step) * step
   const x = (value) => left + (value / axisMax) * width
   const parts = [`<text x="20" y="${top + 16}" class="title">${escape(title)}</text>`]
+  const bars = []
   let y = top + 34
   const plotTop = y
   for (const row of rows) {
-    parts.push(
+    bars.push(
       `<text x="${left - 8}" y="${y + (series.length * barHeight) / 2 + 4}" class="label" text-anchor="end">${escape(row.label)}</text>`,
     )
     for (const { key, color } of series) {
       const value = row.values[key]
       if (value !== undefined) {
-        parts.push(
+        bars.push(
           `<rect x="${left}" y="${y}" width="${Math.max(1, x(value) - left).toFixed(1)}" height="${barHeight - 2}" fill="${color}"/>`,
           `<text x="${(x(value) + 4).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(number(value, value >= 100 ? 0 : 1))}</text>`,
         )
@@ -202,6 +203,7 @@ function barPanel({ top, title, rows, series, unit }) {
       `<text x="${x(tick)}" y="${y + 8}" class="tick" text-anchor="middle">${escape(number(tick, 0))}</text>`,
     )
   }
+  parts.push(...bars)
   parts.push(`<text x="${left + width}" y="${y + 22}" class="tick" text-anchor="end">${escape(unit)}</text>`)
   let legendX = left + width
   for (const { name, color } of [...series].reverse()) {
