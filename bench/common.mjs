@@ -18,7 +18,7 @@ export function quantile(values, q) {
 
 export const median = (values) => quantile([...values], 0.5)
 
-/** Reads a positive integer argument, or `fallback` when it is absent. */
+/** Reads a count (a non-negative integer) from argv[index], or `fallback` when it is absent. */
 export function countArg(index, fallback) {
   const value = process.argv[index] === undefined ? fallback : Number(process.argv[index])
   if (!Number.isInteger(value) || value < 0) throw new RangeError(`argument ${index} must be a count`)

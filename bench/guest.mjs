@@ -8,8 +8,9 @@ const modes = {
     for (;;) {
       try {
         await doorbell.wait()
-      } catch {
-        break
+      } catch (err) {
+        if (err.code === 'ERR_DOORBELL_PEER_DEAD') break
+        throw err
       }
       doorbell.signalNow()
     }
