@@ -28,13 +28,13 @@ const roundTripScenarios = [
 
 const progress = (message) => process.stderr.write(`${message}\n`)
 
-function runJson(command, args, options = {}) {
+/** Runs a scenario and returns the JSON it printed last. */
+function runJson(command, args) {
   const stdout = execFileSync(command, args, {
     cwd: rootDir,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     timeout: 180_000,
-    ...options,
   })
   return JSON.parse(stdout.trim().split('\n').at(-1))
 }
