@@ -162,13 +162,18 @@ test('the tarballs install with no Rust toolchain on PATH, with only the host pl
   )
 })
 
-test('a CommonJS consumer requires the package and rings an ESM consumer in another process', async (t) => {
-  const { stdout } = await nodeIn(packed.project, ['host.cjs'])
-  const lines = stdout
+/** The JSON lines that a host and its guest print, host first: both write to one pipe, in either order. */
+function reportsOf(stdout: string): Record<string, unknown>[] {
+  const reports = stdout
     .trim()
     .split('\n')
-    .map((line) => JSON.parse(line))
-  t.deepEqual(lines, [
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+  return reports.sort((a, b) => Number('guest' in a) - Number('guest' in b))
+}
+
+test('a CommonJS consumer requires the package and rings an ESM consumer in another process', async (t) => {
+  const { stdout } = await nodeIn(packed.project, ['host.cjs'])
+  t.deepEqual(reportsOf(stdout), [
     { host: 'cjs', resolved: join(packed.project, 'node_modules', manifest.name, 'index.js'), rounds: 3 },
     { guest: 'esm', wakes: 3 },
   ])
@@ -176,11 +181,7 @@ test('a CommonJS consumer requires the package and rings an ESM consumer in anot
 
 test('an ESM consumer imports the package and rings a CommonJS consumer in another process', async (t) => {
   const { stdout } = await nodeIn(packed.project, ['host.mjs'])
-  const lines = stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line))
-  t.deepEqual(lines, [
+  t.deepEqual(reportsOf(stdout), [
     { host: 'esm', resolved: join(packed.project, 'node_modules', manifest.name, 'index.js'), rounds: 3 },
     { guest: 'cjs', wakes: 3 },
   ])

@@ -164,6 +164,7 @@ pub struct NativeDoorbell {
 /// whose close callback drops its share: libuv frees a handle only after the loop has turned.
 struct Watch {
   env: sys::napi_env,
+  uv: &'static uv::Libuv,
   socket: RefCell<Option<Claimed<DoorbellSocket>>>,
   /// The JS wake callback; null once released.
   on_wake: Cell<sys::napi_ref>,
@@ -236,10 +237,17 @@ impl NativeDoorbell {
 
   fn new(env: Env, socket: Claimed<DoorbellSocket>, on_wake: Function<i32, ()>) -> Result<Self> {
     let env = env.raw();
+    let uv = uv::libuv().ok_or_else(|| {
+      coded(
+        "ERR_DOORBELL_NO_LIBUV",
+        "this process does not export libuv: shm-doorbell runs in Node.js".to_string(),
+      )
+    })?;
     let mut on_wake_ref = ptr::null_mut();
     check(unsafe { sys::napi_create_reference(env, on_wake.raw(), 1, &mut on_wake_ref) })?;
     let watch = Rc::new(Watch {
       env,
+      uv,
       socket: RefCell::new(Some(socket)),
       on_wake: Cell::new(on_wake_ref),
       poll: Cell::new(ptr::null_mut()),
@@ -391,7 +399,7 @@ impl Watch {
       self.poll.set(self.open_poll()?);
     }
     check_uv(
-      unsafe { uv::uv_poll_start(self.poll.get(), uv::READABLE, Self::on_readable) },
+      unsafe { (self.uv.uv_poll_start)(self.poll.get(), uv::READABLE, Self::on_readable) },
       "epoll_ctl",
     )?;
     self.polling.set(true);
@@ -406,7 +414,7 @@ impl Watch {
     let mut event_loop = ptr::null_mut();
     check(unsafe { sys::napi_get_uv_event_loop(self.env, &mut event_loop) })?;
     let poll =
-      unsafe { libc::calloc(1, uv::uv_handle_size(uv::HANDLE_TYPE_POLL)) } as *mut uv::Poll;
+      unsafe { libc::calloc(1, (self.uv.uv_handle_size)(uv::HANDLE_TYPE_POLL)) } as *mut uv::Poll;
     if poll.is_null() {
       return Err(os_error(
         io::Error::from_raw_os_error(libc::ENOMEM),
@@ -414,20 +422,20 @@ impl Watch {
       ));
     }
     if let Err(err) = check_uv(
-      unsafe { uv::uv_poll_init_socket(event_loop, poll, fd) },
+      unsafe { (self.uv.uv_poll_init_socket)(event_loop, poll, fd) },
       "epoll_ctl",
     ) {
       // A handle whose init failed was never registered with the loop.
       unsafe { libc::free(poll as *mut c_void) };
       return Err(err);
     }
-    unsafe { uv::uv_handle_set_data(poll, Rc::into_raw(Rc::clone(self)) as *mut c_void) };
+    unsafe { (self.uv.uv_handle_set_data)(poll, Rc::into_raw(Rc::clone(self)) as *mut c_void) };
     Ok(poll)
   }
 
   fn stop_polling(&self) {
     if self.polling.replace(false) {
-      unsafe { uv::uv_poll_stop(self.poll.get()) };
+      unsafe { (self.uv.uv_poll_stop)(self.poll.get()) };
     }
   }
 
@@ -438,16 +446,17 @@ impl Watch {
     }
     unsafe {
       if self.armed.get() && self.keeps_loop_alive.get() {
-        uv::uv_ref(poll)
+        (self.uv.uv_ref)(poll)
       } else {
-        uv::uv_unref(poll)
+        (self.uv.uv_unref)(poll)
       }
     }
   }
 
   unsafe extern "C" fn on_readable(poll: *mut uv::Poll, status: c_int, _events: c_int) {
     // SAFETY: the handle's data is a share of its Watch, dropped only by on_closed.
-    let watch = unsafe { &*(uv::uv_handle_get_data(poll) as *const Watch) };
+    let Some(uv) = uv::libuv() else { return };
+    let watch = unsafe { &*((uv.uv_handle_get_data)(poll) as *const Watch) };
     watch.report_readable(status);
   }
 
@@ -521,7 +530,7 @@ impl Watch {
     let poll = self.poll.replace(ptr::null_mut());
     if !poll.is_null() {
       // uv_close stops the poll at once (epoll_ctl DEL) before the fd is closed below.
-      unsafe { uv::uv_close(poll, Self::on_closed) };
+      unsafe { (self.uv.uv_close)(poll, Self::on_closed) };
     }
     if let Some(socket) = self.socket.borrow_mut().take() {
       let fd = socket.owner.as_raw_fd();
@@ -549,7 +558,8 @@ impl Watch {
 
   unsafe extern "C" fn on_closed(poll: *mut uv::Poll) {
     // SAFETY: set by open_poll from Rc::into_raw; libuv calls this once per handle.
-    drop(unsafe { Rc::from_raw(uv::uv_handle_get_data(poll) as *const Watch) });
+    let Some(uv) = uv::libuv() else { return };
+    drop(unsafe { Rc::from_raw((uv.uv_handle_get_data)(poll) as *const Watch) });
     unsafe { libc::free(poll as *mut c_void) };
   }
 }

@@ -1,7 +1,10 @@
 //! The few libuv functions that the binding calls on Node's own event loop. Node exports libuv
-//! for addons; the handle is opaque here and sized by `uv_handle_size`.
+//! for addons; they are looked up at run time, as napi-sys looks up Node-API, so that binaries
+//! that link this crate outside Node (tests, the Rust guest example) need no libuv. The handle is
+//! opaque here and sized by `uv_handle_size`.
 
 use std::os::raw::{c_int, c_void};
+use std::sync::OnceLock;
 
 use napi::sys::uv_loop_s;
 
@@ -19,15 +22,47 @@ pub const READABLE: c_int = 1;
 pub type PollCallback = unsafe extern "C" fn(handle: *mut Poll, status: c_int, events: c_int);
 pub type CloseCallback = unsafe extern "C" fn(handle: *mut Poll);
 
-extern "C" {
-  pub fn uv_handle_size(handle_type: c_int) -> usize;
-  pub fn uv_poll_init_socket(event_loop: *mut uv_loop_s, handle: *mut Poll, socket: c_int)
-    -> c_int;
-  pub fn uv_poll_start(handle: *mut Poll, events: c_int, callback: PollCallback) -> c_int;
-  pub fn uv_poll_stop(handle: *mut Poll) -> c_int;
-  pub fn uv_close(handle: *mut Poll, callback: CloseCallback);
-  pub fn uv_ref(handle: *mut Poll);
-  pub fn uv_unref(handle: *mut Poll);
-  pub fn uv_handle_get_data(handle: *const Poll) -> *mut c_void;
-  pub fn uv_handle_set_data(handle: *mut Poll, data: *mut c_void);
+macro_rules! libuv_functions {
+  ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
+    /// libuv's functions, as exported by the Node process this addon is loaded into.
+    #[allow(non_snake_case)]
+    pub struct Libuv {
+      $(pub $name: unsafe extern "C" fn($($arg),*) $(-> $ret)?,)*
+    }
+
+    impl Libuv {
+      fn load() -> Option<Self> {
+        Some(Self {
+          $($name: {
+            let symbol = unsafe {
+              libc::dlsym(libc::RTLD_DEFAULT, concat!(stringify!($name), "\0").as_ptr().cast())
+            };
+            if symbol.is_null() {
+              return None;
+            }
+            // SAFETY: the symbol is libuv's function of that name, whose C signature this is.
+            unsafe { std::mem::transmute::<*mut c_void, _>(symbol) }
+          },)*
+        })
+      }
+    }
+  };
+}
+
+libuv_functions! {
+  uv_handle_size: fn(c_int) -> usize;
+  uv_poll_init_socket: fn(*mut uv_loop_s, *mut Poll, c_int) -> c_int;
+  uv_poll_start: fn(*mut Poll, c_int, PollCallback) -> c_int;
+  uv_poll_stop: fn(*mut Poll) -> c_int;
+  uv_close: fn(*mut Poll, CloseCallback);
+  uv_ref: fn(*mut Poll);
+  uv_unref: fn(*mut Poll);
+  uv_handle_get_data: fn(*const Poll) -> *mut c_void;
+  uv_handle_set_data: fn(*mut Poll, *mut c_void);
+}
+
+/// libuv, or `None` outside a process that exports it.
+pub fn libuv() -> Option<&'static Libuv> {
+  static LIBUV: OnceLock<Option<Libuv>> = OnceLock::new();
+  LIBUV.get_or_init(Libuv::load).as_ref()
 }

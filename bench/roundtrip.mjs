@@ -1,0 +1,88 @@
+// Round trips between this process and a guest: `node bench/roundtrip.mjs SCENARIO ROUNDS WARMUP`.
+// Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
+import { fork, spawn as spawnChild } from 'node:child_process'
+
+import { spawn } from 'shm-doorbell'
+
+import { countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+
+/** A doorbell host: ring, then wait for the guest's ring. */
+function doorbellPeer(command, args) {
+  const { child, doorbell } = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exit = exited(child)
+  return {
+    roundTrip() {
+      doorbell.signalNow()
+      return doorbell.wait()
+    },
+    close() {
+      doorbell.close()
+      return exit
+    },
+  }
+}
+
+/** A peer that answers each message sent with `send`; `onAnswer(callback)` hooks its answers. */
+function messagePeer(send, onAnswer, close) {
+  let answered
+  onAnswer(() => answered())
+  return {
+    roundTrip: () =>
+      new Promise((resolve) => {
+        answered = resolve
+        send()
+      }),
+    close,
+  }
+}
+
+const peers = {
+  'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
+  'doorbell-rust': () => doorbellPeer(rustGuestBinary, ['echo']),
+  pipe() {
+    const child = spawnChild(process.execPath, [guestScript, 'pipe'], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const exit = exited(child)
+    const byte = Buffer.from([1])
+    return messagePeer(
+      () => child.stdin.write(byte),
+      (answer) => child.stdout.on('data', answer),
+      () => {
+        child.stdin.end()
+        return exit
+      },
+    )
+  },
+  ipc() {
+    const child = fork(guestScript, ['ipc'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    const exit = exited(child)
+    return messagePeer(
+      () => child.send(1),
+      (answer) => child.on('message', answer),
+      () => {
+        child.disconnect()
+        return exit
+      },
+    )
+  },
+}
+
+const scenario = process.argv[2]
+if (!Object.hasOwn(peers, scenario)) throw new Error(`unknown scenario ${scenario}`)
+const rounds = countArg(3, 20_000)
+const warmUp = countArg(4, 2_000)
+
+const peer = peers[scenario]()
+const micros = []
+for (let round = 0; round < warmUp + rounds; round++) {
+  const start = performance.now()
+  await peer.roundTrip()
+  if (round >= warmUp) micros.push((performance.now() - start) * 1000)
+}
+await peer.close()
+
+const total = micros.reduce((sum, us) => sum + us, 0)
+report(
+  rounds === 0
+    ? { rounds }
+    : { rounds, p50: quantile(micros, 0.5), p99: quantile(micros, 0.99), rate: (rounds / total) * 1e6 },
+)
