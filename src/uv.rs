@@ -41,7 +41,9 @@ macro_rules! libuv_functions {
               return None;
             }
             // SAFETY: the symbol is libuv's function of that name, whose C signature this is.
-            unsafe { std::mem::transmute::<*mut c_void, _>(symbol) }
+            unsafe {
+              std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($arg),*) $(-> $ret)?>(symbol)
+            }
           },)*
         })
       }
