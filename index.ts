@@ -4,6 +4,9 @@ import { getSystemErrorMap, inspect } from 'node:util'
 
 import * as binding from './native'
 
+// Taken once: the module's re-exports are getters, too slow for calls made on every ring.
+const { WAKE_EMPTY, WAKE_RANG, WAKE_PEER_GONE, arm, disarm, signal: ring } = binding
+
 /** What a ring did: reached the peer, was coalesced into a full buffer, or found the peer gone. */
 export type SignalResult = 'Sent' | 'BufferFull' | 'PeerDead'
 
@@ -105,7 +108,7 @@ function native<T>(call: () => T): T {
 }
 
 function wakeError(status: number): CodedError {
-  return status === binding.WAKE_PEER_GONE ? peerDeadError() : systemError(-status, 'recv')
+  return status === WAKE_PEER_GONE ? peerDeadError() : systemError(-status, 'recv')
 }
 
 function checkFd(fd: unknown, name = 'fd'): asserts fd is number {
@@ -297,7 +300,7 @@ export class Doorbell {
   /** Rings the peer: 'Sent', 'BufferFull' (the peer has rings it has not drained yet) or 'PeerDead'. */
   signalNow(): SignalResult {
     this.#assertOpen()
-    return SIGNAL_RESULTS[binding.signal(this.#fd)]
+    return SIGNAL_RESULTS[ring(this.#fd)]
   }
 
   /**
@@ -317,9 +320,9 @@ export class Doorbell {
     this.#assertOpen()
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
     if (this.#waiters.size === 0) {
-      const status = native(() => binding.arm(this.#fd))
-      if (status === binding.WAKE_RANG) return Promise.resolve()
-      if (status !== binding.WAKE_EMPTY) throw wakeError(status)
+      const status = native(() => arm(this.#fd))
+      if (status === WAKE_RANG) return Promise.resolve()
+      if (status !== WAKE_EMPTY) throw wakeError(status)
       this.#route.owner = this
     }
     return new Promise<void>((resolve, reject) => {
@@ -329,7 +332,7 @@ export class Doorbell {
           this.#waiters.delete(waiter)
           if (this.#waiters.size === 0) {
             this.#route.owner = undefined
-            binding.disarm(this.#fd)
+            disarm(this.#fd)
           }
           reject(new AbortError(undefined, { cause: signal.reason }))
         }
@@ -352,13 +355,13 @@ export class Doorbell {
   }
 
   #onWake(status: number): void {
-    this.#settleAll(status === binding.WAKE_RANG ? undefined : wakeError(status))
+    this.#settleAll(status === WAKE_RANG ? undefined : wakeError(status))
   }
 
   /** Drains pending rings without waiting; true if there were any. */
   drain(): boolean {
     this.#assertOpen()
-    return this.#native.tryDrain() === binding.WAKE_RANG
+    return this.#native.tryDrain() === WAKE_RANG
   }
 
   /** Bytes of rings waiting in the socket (for diagnostics). */

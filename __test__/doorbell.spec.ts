@@ -290,3 +290,18 @@ test('the constructors cannot be called directly', (t) => {
   t.throws(() => new AnyDoorbell(), { instanceOf: TypeError, code: 'ERR_ILLEGAL_CONSTRUCTOR' })
   t.throws(() => new AnyHandle(), { instanceOf: TypeError, code: 'ERR_ILLEGAL_CONSTRUCTOR' })
 })
+
+test('waits that always find a ring already there still let the event loop turn', async (t) => {
+  const [host, guest] = connectedPair()
+  let turned = false
+  setImmediate(() => (turned = true))
+  let waits = 0
+  while (!turned && waits < 100_000) {
+    guest.signalNow()
+    await within(host.wait(), `wait ${waits}`)
+    waits++
+  }
+  t.true(turned, `the event loop did not turn in ${waits} waits`)
+  host.close()
+  guest.close()
+})

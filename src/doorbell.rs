@@ -126,14 +126,15 @@ pub fn is_peer_gone(err: &io::Error) -> bool {
   )
 }
 
-/// Reads until the socket is empty. Rings that arrived before the peer closed count first:
-/// EOF is an error only when nothing was drained in the same call.
+/// Reads until the socket is empty and returns how many rings it read (bytes on a stream socket,
+/// datagrams otherwise). Rings that arrived before the peer closed count first: EOF is an error
+/// only when nothing was drained in the same call.
 ///
 /// On a stream socket one recv takes every byte queued, so a read shorter than the buffer means
 /// the socket was empty: stopping there saves the recv that would only return EAGAIN.
-fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Result<bool> {
+fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Result<usize> {
   let mut buf = [0u8; 64];
-  let mut drained = false;
+  let mut drained = 0;
 
   loop {
     let ret = retry_eintr(|| unsafe {
@@ -141,28 +142,34 @@ fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Resul
     });
 
     let err = match ret {
-      Ok(n) if is_stream && n > 0 && n < buf.len() => return Ok(true),
+      Ok(n) if is_stream && n > 0 && n < buf.len() => return Ok(drained + n),
       Ok(n) if n > 0 || !is_stream => {
-        drained = true;
+        drained += n.max(1);
         continue;
       }
-      Ok(_) => return if drained { Ok(true) } else { Err(peer_gone()) },
+      Ok(_) => {
+        return if drained > 0 {
+          Ok(drained)
+        } else {
+          Err(peer_gone())
+        }
+      }
       Err(err) => err,
     };
 
     if err.kind() == ErrorKind::WouldBlock {
-      if drained {
-        return Ok(true);
+      if drained > 0 {
+        return Ok(drained);
       }
       return if would_block_is_error {
         Err(err)
       } else {
-        Ok(false)
+        Ok(0)
       };
     }
 
-    if drained && is_peer_gone(&err) {
-      return Ok(true);
+    if drained > 0 && is_peer_gone(&err) {
+      return Ok(drained);
     }
     return Err(err);
   }
@@ -368,10 +375,15 @@ impl DoorbellSocket {
   /// Drain pending rings without blocking: `Ok(true)` if there were any, `Ok(false)` if none,
   /// a [`peer_gone`] error if the peer's end is closed and nothing was pending.
   pub fn try_drain(&self) -> io::Result<bool> {
+    self.try_drain_rings().map(|rings| rings > 0)
+  }
+
+  /// [`Self::try_drain`], counting the rings drained: more than one means they coalesced.
+  pub fn try_drain_rings(&self) -> io::Result<usize> {
     self.drain(false)
   }
 
-  fn drain(&self, would_block_is_error: bool) -> io::Result<bool> {
+  fn drain(&self, would_block_is_error: bool) -> io::Result<usize> {
     drain_fd(self.fd.as_raw_fd(), self.is_stream, would_block_is_error).inspect_err(|err| {
       if is_peer_gone(err) {
         self.peer_dead.store(true, Ordering::Relaxed);
