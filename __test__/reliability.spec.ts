@@ -1,14 +1,13 @@
 // Reliability under peer crashes, load, leaks and fd exhaustion, with real child processes.
 // These run at the issue's full counts; `npm run soak` runs the same workloads mixed, for longer.
-import { spawn as spawnChild } from 'node:child_process'
-
 import test from 'ava'
 
-import { exitOf, fixture, openFdCount, within } from './helpers.ts'
+import { openFdCount } from './helpers.ts'
 import {
   DEATH_PHASES,
   LOST_WAKEUP_MS,
   exhaustFds,
+  killHostOfGuest,
   leakCycles,
   peerDeathCycle,
   percentile,
@@ -61,19 +60,7 @@ test.serial(
 )
 
 test.serial('a guest in for await ends, and its process exits, when its host is killed', async (t) => {
-  const host = spawnChild(process.execPath, [fixture('dying-host.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const exit = exitOf(host)
-  await within(
-    new Promise<void>((resolve) => {
-      host.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve())
-    }),
-    'the host and its guest ready',
-  )
-  host.kill('SIGKILL')
-  // The guest writes to the host's stdout: the pipe closes only once the guest has exited too.
-  const { signal, stdout } = await within(exit, 'the host and its guest gone')
-  t.is(signal, 'SIGKILL')
-  t.deepEqual(JSON.parse(stdout.slice(stdout.indexOf('{'))), { wakes: 10 })
+  t.deepEqual(await killHostOfGuest(), { hostSignal: 'SIGKILL', wakes: 10 })
 })
 
 for (const [kind, what] of [

@@ -163,6 +163,25 @@ export async function peerDeathCycle(phase: DeathPhase): Promise<DeathResult> {
   }
 }
 
+/**
+ * Starts a host process whose guest answers rings in `for await`, kills the host with SIGKILL once
+ * they have ping-ponged, and resolves once the guest has exited too, with the wakes it counted.
+ */
+export async function killHostOfGuest(): Promise<{ hostSignal: NodeJS.Signals | null; wakes: number }> {
+  const host = spawnChild(process.execPath, [fixture('dying-host.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exit = exitOf(host)
+  await within(
+    new Promise<void>((resolve) => {
+      host.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve())
+    }),
+    'the host and its guest ready',
+  )
+  host.kill('SIGKILL')
+  // The guest writes to the host's stdout: the pipe closes only once the guest has exited too.
+  const { signal, stdout } = await within(exit, 'the host and its guest gone')
+  return { hostSignal: signal, wakes: JSON.parse(stdout.slice(stdout.indexOf('{'))).wakes }
+}
+
 export interface LeakReport {
   kind: string
   count: number
