@@ -70,7 +70,11 @@ for (const [kind, what] of [
 ] as const) {
   test.serial(`100,000 ${what} cycles leave the fd count as it was and RSS within 5 MiB`, async (t) => {
     const { before, after } = await leakCycles(kind, 100_000)
-    t.is(after.fds, before.fds)
+    const changed = [
+      ...after.list.filter((fd) => !before.list.includes(fd)),
+      ...before.list.filter((fd) => !after.list.includes(fd)).map((fd) => `closed ${fd}`),
+    ]
+    t.is(after.fds, before.fds, `fds that changed: ${changed.join(', ')}`)
     const growth = after.rss - before.rss
     t.log(`RSS ${(before.rss / MiB).toFixed(1)} -> ${(after.rss / MiB).toFixed(1)} MiB`)
     t.true(growth < 5 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`)

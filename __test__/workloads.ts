@@ -185,8 +185,8 @@ export async function killHostOfGuest(): Promise<{ hostSignal: NodeJS.Signals | 
 export interface LeakReport {
   kind: string
   count: number
-  before: { fds: number; rss: number }
-  after: { fds: number; rss: number }
+  before: { fds: number; list: string[]; rss: number }
+  after: { fds: number; list: string[]; rss: number }
 }
 
 /** Runs `count` cycles of a leak kind ('pairs', 'waits', 'gc') in a child started with --expose-gc. */
