@@ -25,7 +25,7 @@ test.serial(
         // Fewer is not a leak: the runner may have closed an fd of its own meanwhile.
         if (after > before) throw new Error(`${after} fds open after the run, ${before} before`)
       }),
-      { numRuns: 300, includeErrorInReport: true },
+      { numRuns: 1000, includeErrorInReport: true },
     )
     t.deepEqual(outcomes.uncoded, [])
     t.log(summary(outcomes))

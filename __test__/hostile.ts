@@ -96,6 +96,7 @@ export class World {
     const [spareHost, spare] = Doorbell.createPair()
     this.spareHost = spareHost
     this.spare = spare
+    for (const end of [this.host, this.guest, this.spareHost, this.spare]) this.inodes.set(end, fstatSync(end.fd).ino)
     const [closed, closedGuest] = Doorbell.createPair()
     this.closedFd = closed.fd
     closed.close()
@@ -123,10 +124,19 @@ export class World {
     if (owner instanceof Doorbell || owner instanceof DoorbellHandle) this.made.push(owner)
   }
 
-  /** Throws if an fd that the caller still owns was closed or replaced. */
-  checkForeign(): void {
+  /** The inode behind each of the world's ends while they are open, to tell if one was closed or replaced. */
+  readonly inodes = new Map<{ fd: number }, number>()
+
+  /** Throws if an fd that the caller still owns, or an end it has not closed, was closed or replaced. */
+  checkOwned(): void {
     if (this.foreignOwned && (!isOpen(this.foreign) || fstatSync(this.foreign).ino !== this.foreignIno)) {
       throw new Error(`the caller's fd ${this.foreign} was closed or replaced`)
+    }
+    for (const [end, ino] of this.inodes) {
+      const open = end instanceof Doorbell ? !end.closed : end.fd >= 0
+      if (open && (!isOpen(end.fd) || fstatSync(end.fd).ino !== ino)) {
+        throw new Error(`the fd ${end.fd} of an end that is still open was closed or replaced`)
+      }
     }
   }
 
@@ -134,7 +144,7 @@ export class World {
   async close(): Promise<void> {
     for (const owner of [this.host, this.guest, this.spare, this.spareHost, ...this.made]) owner.close()
     await within(Promise.all(this.pending), 'every promise of a hostile run')
-    this.checkForeign()
+    this.checkOwned()
     if (this.foreignOwned) closeSync(this.foreign)
   }
 }
@@ -344,7 +354,7 @@ export async function runOps(ops: readonly Op[], outcomes = new Outcomes()): Pro
   try {
     for (const each of ops) {
       each.run(world)
-      world.checkForeign()
+      world.checkOwned()
     }
   } finally {
     await world.close()
