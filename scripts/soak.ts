@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import fc from 'fast-check'
 import { Doorbell } from 'shm-doorbell'
 
-import { fdCountBackTo, openFdCount } from '../__test__/helpers.ts'
+import { fdCountBackTo, openFdCount, within } from '../__test__/helpers.ts'
 import { anyOp, Outcomes, runOps } from '../__test__/hostile.ts'
 import {
   DEATH_PHASES,
@@ -84,7 +84,7 @@ async function cycles(): Promise<void> {
     const waiting = counts.errors.settle(host.wait({ signal: abort.signal }))
     if (i % 16 === 0) await tick()
     abort.abort()
-    await waiting
+    await within(waiting, 'an aborted wait')
     counts.aborts++
   }
   host.close()
