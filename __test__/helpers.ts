@@ -21,6 +21,20 @@ export const openSocketCount = (): number =>
     }
   }).length
 
+/**
+ * The fd count once it is down to `expected`, or after `ms`: a child's stdio pipes may close a
+ * turn of the loop after its 'close' event.
+ */
+export async function fdCountBackTo(expected: number, ms = 1000): Promise<number> {
+  const deadline = Date.now() + ms
+  let count = openFdCount()
+  while (count > expected && Date.now() < deadline) {
+    await delay(5)
+    count = openFdCount()
+  }
+  return count
+}
+
 /** Rejects if `promise` has not settled within `ms`, naming what was awaited. */
 export async function within<T>(promise: Promise<T>, what: string, ms = GENEROUS_MS): Promise<T> {
   const timeout = new AbortController()

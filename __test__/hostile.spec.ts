@@ -1,0 +1,49 @@
+// Property-based tests: hostile input to every public function and option never crashes, always
+// fails with a coded Error, and never closes an fd that the caller still owns.
+import test from 'ava'
+import fc from 'fast-check'
+
+import { anyOp, Outcomes, runOps, spawnCall } from './hostile.ts'
+import { fdCountBackTo, openFdCount } from './helpers.ts'
+
+const summary = (outcomes: Outcomes): string =>
+  [...outcomes.counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([code, count]) => `${code} ${count}`)
+    .join(', ')
+
+test.serial(
+  'hostile calls, in any order (wrong types, huge, negative and NaN fds, foreign, closed and consumed fds, a closed doorbell, abort in every state) return or fail with a coded Error and close no fd the caller owns',
+  async (t) => {
+    const outcomes = new Outcomes()
+    await fc.assert(
+      fc.asyncProperty(fc.array(anyOp, { minLength: 1, maxLength: 30 }), async (ops) => {
+        const before = openFdCount()
+        await runOps(ops, outcomes)
+        if (outcomes.uncoded.length > 0) throw outcomes.uncoded[0]
+        const after = await fdCountBackTo(before)
+        // Fewer is not a leak: the runner may have closed an fd of its own meanwhile.
+        if (after > before) throw new Error(`${after} fds open after the run, ${before} before`)
+      }),
+      { numRuns: 1000, includeErrorInReport: true },
+    )
+    t.deepEqual(outcomes.uncoded, [])
+    t.log(summary(outcomes))
+  },
+)
+
+test.serial('spawn with a hostile command, args and options fails with a coded Error and leaks no fd', async (t) => {
+  const outcomes = new Outcomes()
+  await fc.assert(
+    fc.asyncProperty(spawnCall, async (call) => {
+      const before = openFdCount()
+      await call.run(outcomes)
+      if (outcomes.uncoded.length > 0) throw outcomes.uncoded[0]
+      const after = await fdCountBackTo(before)
+      if (after > before) throw new Error(`${after} fds open after the run, ${before} before`)
+    }),
+    { numRuns: 150, includeErrorInReport: true },
+  )
+  t.deepEqual(outcomes.uncoded, [])
+  t.log(summary(outcomes))
+})

@@ -1,0 +1,201 @@
+// The soak: every reliability workload of __test__/workloads.ts, mixed, for N seconds, with its own
+// child processes. Prints counts of rounds, bursts, deaths, aborts and errors by code, the
+// peer-death latency, and fds/RSS at start and end; exits non-zero on a lost wakeup (a wait over
+// 1 s), a crash, a hang or an fd leak.
+//   npm run soak -- --seconds N
+import { setImmediate as tick } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+
+import fc from 'fast-check'
+import { Doorbell } from 'shm-doorbell'
+
+import { fdCountBackTo, openFdCount, within } from '../__test__/helpers.ts'
+import { anyOp, Outcomes, runOps } from '../__test__/hostile.ts'
+import {
+  DEATH_PHASES,
+  LOST_WAKEUP_MS,
+  exhaustFds,
+  killHostOfGuest,
+  peerDeathCycle,
+  percentile,
+  runBursts,
+} from '../__test__/workloads.ts'
+
+const MiB = 2 ** 20
+const PEER_DEATH_GOAL_MS = 100
+
+const counts = {
+  rounds: new Map<string, number>(),
+  bursts: 0,
+  rings: 0,
+  lostWakeups: [] as string[],
+  deaths: new Map<string, number>(),
+  hostDeaths: 0,
+  aborts: 0,
+  cycles: 0,
+  errors: new Outcomes(),
+  failures: [] as string[],
+}
+const deathLatencies: number[] = []
+const add = (map: Map<string, number>, key: string, n = 1): void => void map.set(key, (map.get(key) ?? 0) + n)
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]
+
+async function bursts(guests: number): Promise<void> {
+  const stats = await runBursts({ guests, bursts: guests === 1 ? 1000 : 2000, maxDelayMs: 2 })
+  counts.bursts += stats.bursts
+  counts.rings += stats.rings
+  for (const late of stats.late) {
+    counts.lostWakeups.push(
+      `${guests} guests: an ack took ${late.ms.toFixed(0)} ms (${late.pendingBytes} bytes pending)`,
+    )
+  }
+}
+
+async function deaths(): Promise<void> {
+  for (let cycle = 0; cycle < 25; cycle++) {
+    const result = await peerDeathCycle(pick(DEATH_PHASES))
+    add(counts.deaths, result.phase)
+    deathLatencies.push(result.latencyMs)
+    for (const code of result.codes) counts.errors.record(code)
+    if (result.codes.some((code) => code !== 'ERR_DOORBELL_PEER_DEAD') || result.signalAfter !== 'PeerDead') {
+      counts.failures.push(
+        `${result.phase}: waits ended with ${result.codes}, then a signal gave ${result.signalAfter}`,
+      )
+    }
+  }
+}
+
+async function hostDeath(): Promise<void> {
+  const { hostSignal, wakes } = await killHostOfGuest()
+  counts.hostDeaths++
+  if (hostSignal !== 'SIGKILL' || wakes !== 10) counts.failures.push(`host death: ${hostSignal}, ${wakes} wakes`)
+}
+
+/** createPair/close, wait/abort and dropped doorbells, in this process, 1000 of each. */
+async function cycles(): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const [host, guest] = Doorbell.createPair()
+    host.close()
+    guest.close()
+  }
+  const [host, guest] = Doorbell.createPair()
+  for (let i = 0; i < 1000; i++) {
+    const abort = new AbortController()
+    const waiting = counts.errors.settle(host.wait({ signal: abort.signal }))
+    if (i % 16 === 0) await tick()
+    abort.abort()
+    await within(waiting, 'an aborted wait')
+    counts.aborts++
+  }
+  host.close()
+  guest.close()
+  dropPairs(1000)
+  globalThis.gc?.()
+  counts.cycles += 3000
+}
+
+// In a function of its own, so that no frame still holds the last pair.
+function dropPairs(n: number): void {
+  for (let i = 0; i < n; i++) {
+    const [, guest] = Doorbell.createPair()
+    if (i % 2) Doorbell.fromHandle(guest).signalNow()
+  }
+}
+
+async function exhaustion(): Promise<void> {
+  const report = await exhaustFds(pick(['pairs', 'files'] as const))
+  if (report.failure) counts.errors.record(report.failure.code)
+  for (const code of report.again) counts.errors.record(code)
+  if (report.failure?.code !== 'EMFILE' || report.after !== report.before) {
+    counts.failures.push(`exhaustion: ${JSON.stringify(report)}`)
+  }
+}
+
+async function hostile(): Promise<void> {
+  for (const ops of fc.sample(fc.array(anyOp, { minLength: 1, maxLength: 30 }), 20)) await runOps(ops, counts.errors)
+  for (const err of counts.errors.uncoded.splice(0))
+    counts.failures.push(`hostile input: an error without a code: ${err}`)
+}
+
+const workloads: Record<string, () => Promise<void>> = {
+  'bursts (1 guest)': () => bursts(1),
+  'bursts (64 guests)': () => bursts(64),
+  'peer deaths': deaths,
+  'host death': hostDeath,
+  'leak cycles': cycles,
+  exhaustion,
+  'hostile input': hostile,
+}
+
+async function settle(): Promise<{ fds: number; rss: number }> {
+  for (let round = 0; round < 10; round++) {
+    globalThis.gc?.()
+    await tick()
+  }
+  return { fds: openFdCount(), rss: process.memoryUsage().rss }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' } } })
+  const seconds = Number(values.seconds)
+  if (!(seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${values.seconds}`)
+  if (!globalThis.gc) throw new Error('run with node --expose-gc (npm run soak does)')
+
+  // The first doorbell starts napi's tokio runtime, which keeps fds of its own.
+  for (const end of Doorbell.createPair()) end.close()
+  const start = await settle()
+  const startedAt = Date.now()
+  const deadline = startedAt + seconds * 1000
+  // Each pass runs every workload once, in a random order, so even a short soak covers them all.
+  while (Date.now() < deadline) {
+    for (const name of fc.sample(fc.shuffledSubarray(Object.keys(workloads), { minLength: 7 }), 1)[0]) {
+      if (Date.now() >= deadline) break
+      add(counts.rounds, name)
+      try {
+        await workloads[name]()
+      } catch (err) {
+        counts.failures.push(`${name}: ${(err as Error).stack ?? err}`)
+      }
+    }
+  }
+  const elapsed = (Date.now() - startedAt) / 1000
+  const end = await settle()
+  end.fds = await fdCountBackTo(start.fds, 5000)
+
+  const show = (map: Map<string, number>): string =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .map(([key, n]) => `${key} ${n}`)
+      .join(', ')
+  const errors = new Map(counts.errors.counts)
+  errors.delete('ok')
+  const ms = (value: number): string => `${value.toFixed(1)} ms`
+  console.log(
+    `soak: ${elapsed.toFixed(0)} s (asked ${seconds} s), ${new Date().toISOString()}, node ${process.version}`,
+  )
+  console.log(`rounds: ${[...counts.rounds.values()].reduce((a, b) => a + b, 0)} (${show(counts.rounds)})`)
+  console.log(
+    `bursts: ${counts.bursts} (${counts.rings} rings); lost wakeups (waits over ${LOST_WAKEUP_MS} ms): ${counts.lostWakeups.length}`,
+  )
+  console.log(
+    `peer deaths: ${deathLatencies.length} (${show(counts.deaths)}); host deaths seen by a guest: ${counts.hostDeaths}`,
+  )
+  console.log(
+    `peer-death latency (kill to rejection): p50 ${ms(percentile(deathLatencies, 0.5))}, p99 ${ms(percentile(deathLatencies, 0.99))}, ` +
+      `max ${ms(Math.max(...deathLatencies))}; over ${PEER_DEATH_GOAL_MS} ms: ${deathLatencies.filter((v) => v > PEER_DEATH_GOAL_MS).length}`,
+  )
+  console.log(`aborts: ${counts.aborts}; leak cycles: ${counts.cycles}`)
+  console.log(`errors by code: ${show(errors)}`)
+  console.log(`fds: ${start.fds} at start, ${end.fds} at end`)
+  console.log(`RSS: ${(start.rss / MiB).toFixed(1)} MiB at start, ${(end.rss / MiB).toFixed(1)} MiB at end`)
+
+  const problems = [...counts.lostWakeups.map((late) => `lost wakeup: ${late}`), ...counts.failures]
+  if (end.fds > start.fds) problems.push(`fd leak: ${end.fds - start.fds} fds more than at start`)
+  for (const problem of problems) console.error(`FAIL ${problem}`)
+  process.exitCode = problems.length > 0 ? 1 : 0
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
