@@ -101,10 +101,15 @@ function native<T>(call: () => T): T {
   try {
     return call()
   } catch (err) {
-    const match =
-      (err as Partial<CodedError>).code === binding.OS_ERROR_CODE && osErrorMessage.exec((err as Error).message)
-    throw match ? systemError(Number(match[1]), match[2]) : err
+    throw fromNative(err)
   }
+}
+
+/** A native error as Node would make it: an errno failure becomes a Node-style system error. */
+function fromNative(err: unknown): unknown {
+  const match =
+    (err as Partial<CodedError>).code === binding.OS_ERROR_CODE && osErrorMessage.exec((err as Error).message)
+  return match ? systemError(Number(match[1]), match[2]) : err
 }
 
 function wakeError(status: number): CodedError {
@@ -228,7 +233,7 @@ export class Doorbell {
   #fd: number
   #closed = false
   #route: WakeRoute = {}
-  #waiters = new Set<Waiter>()
+  readonly #waiters = new Set<Waiter>()
 
   private constructor(token: typeof constructing, create: (onWake: WakeCallback) => binding.NativeDoorbell) {
     if (token !== constructing) {
@@ -312,7 +317,7 @@ export class Doorbell {
     try {
       return this.#wait(waitSignal(options))
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(fromNative(err))
     }
   }
 
@@ -320,7 +325,7 @@ export class Doorbell {
     this.#assertOpen()
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
     if (this.#waiters.size === 0) {
-      const status = native(() => arm(this.#fd))
+      const status = arm(this.#fd)
       if (status === WAKE_RANG) return Promise.resolve()
       if (status !== WAKE_EMPTY) throw wakeError(status)
       this.#route.owner = this
@@ -344,14 +349,13 @@ export class Doorbell {
 
   /** Settles every pending wait. The native watch needs no disarm: it disarms as it reports a wake. */
   #settleAll(error?: Error): void {
-    const waiters = this.#waiters
-    this.#waiters = new Set()
     this.#route.owner = undefined
-    for (const waiter of waiters) {
+    for (const waiter of this.#waiters) {
       if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
       if (error) waiter.reject(error)
       else waiter.resolve()
     }
+    this.#waiters.clear()
   }
 
   #onWake(status: number): void {
