@@ -108,7 +108,7 @@ export function renderTables(results) {
     ),
     '',
     table(
-      ['ring cost (batches of 64, the peer end drained between them)', 'ns per call', 'ratio'],
+      [`ring cost (batches of ${settings.ringBatch}, the peer end drained between them)`, 'ns per call', 'ratio'],
       [
         ['signalNow() (tinybench p50)', number(signal.signalNowNs, 0), number(signal.ratio, 2)],
         ['raw send() in C (p50)', number(signal.sendNs, 0), '1.00'],

@@ -16,6 +16,8 @@ const RUNS = 7
 const SIDE_RUNS = 3
 const STRACE_ROUNDS = [200, 2_200]
 const FAN_IN_DOORBELLS = 1000
+// Rings per timed batch in the ring-cost scenario: fewer than a pair's send buffer holds.
+const RING_BATCH = 8
 const IDLE_MS = 5000
 
 const roundTripScenarios = [
@@ -138,8 +140,8 @@ function streaming() {
 function signalCost() {
   const runs = []
   for (let run = 1; run <= SIDE_RUNS; run++) {
-    const signalNowNs = runNode('signal.mjs').nsPerCall
-    const sendNs = runJson(floorBinary, ['send', '1280000', '64']).nsPerCall
+    const signalNowNs = runNode('signal.mjs', RING_BATCH).nsPerCall
+    const sendNs = runJson(floorBinary, ['send', '1280000', String(RING_BATCH)]).nsPerCall
     runs.push({ signalNowNs, sendNs, ratio: signalNowNs / sendNs })
     progress(`signalNow(), run ${run}/${SIDE_RUNS}: ${signalNowNs.toFixed(0)} ns; send(): ${sendNs.toFixed(0)} ns`)
   }
@@ -205,7 +207,7 @@ function goals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, fanIn: fa
 build()
 const started = Date.now()
 const results = { date: new Date().toISOString(), machine: machine() }
-results.settings = { rounds: ROUNDS, warmUp: WARM_UP, runs: RUNS, straceRounds: STRACE_ROUNDS }
+results.settings = { rounds: ROUNDS, warmUp: WARM_UP, runs: RUNS, straceRounds: STRACE_ROUNDS, ringBatch: RING_BATCH }
 results.roundTrip = roundTrips()
 results.syscallsPerRoundTrip = syscalls()
 results.streaming = streaming()
