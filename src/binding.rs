@@ -7,9 +7,10 @@
 //! between waits (stopping and starting it costs two epoll_ctl calls per wait) and is stopped
 //! only when it reports a ring that no wait wants, which is then left in the socket.
 //!
-//! The calls made on every ring and wait (`signal`, `arm`, `disarm`) are plain functions that
-//! take the fd: a class method pays napi_unwrap and a type-tag check on every call, which cost
-//! more than twice a plain function's whole overhead here.
+//! The calls made on every ring and wait, `signal` and `arm`, are functions of the fd rather than
+//! class methods (a method pays napi_unwrap and a type-tag check on every call), and are written
+//! by hand rather than by `#[napi]` (see [`export_per_ring_functions`]); `disarm`, called only
+//! when a wait is aborted, is a plain `#[napi]` function of the fd.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
