@@ -629,8 +629,14 @@ impl Watch {
     }
     if let Some(socket) = self.socket.borrow_mut().take() {
       let fd = socket.owner.as_raw_fd();
-      // The registry may be gone already when a thread's environment ends.
-      let _ = WATCHES.try_with(|watches| watches.borrow_mut().remove(&fd));
+      // The registry may be gone already when a thread's environment ends. The entry may also be
+      // another watch's, if this fd was closed behind its owner's back and its number reused.
+      let _ = WATCHES.try_with(|watches| {
+        let mut watches = watches.borrow_mut();
+        if watches.get(&fd).is_some_and(|entry| ptr::eq(Rc::as_ptr(entry), self)) {
+          watches.remove(&fd);
+        }
+      });
     }
     self.release_on_wake();
   }
