@@ -3,6 +3,9 @@ import { fstatSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 
+import type { ExecutionContext } from 'ava'
+import type { SpawnedGuest } from 'shm-doorbell'
+
 /** A bound for things that should take milliseconds; generous so that a busy machine never flakes. */
 export const GENEROUS_MS = 10_000
 
@@ -81,4 +84,15 @@ export function exitOf(child: ChildProcess): Promise<Exit> {
 /** Runs a Node script to completion. */
 export function runNode(args: string[], options: SpawnOptions = {}): Promise<Exit> {
   return exitOf(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }))
+}
+
+/** Rings an echoing guest `rounds` times, each time waiting for its answer, then closes and awaits its exit. */
+export async function pingPong(t: ExecutionContext, { child, doorbell }: SpawnedGuest, rounds: number): Promise<Exit> {
+  const exit = exitOf(child)
+  for (let round = 0; round < rounds; round++) {
+    t.is(doorbell.signalNow(), 'Sent')
+    await within(doorbell.wait(), `round ${round}`)
+  }
+  doorbell.close()
+  return within(exit, 'child exit')
 }

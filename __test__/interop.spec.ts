@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import test from 'ava'
 import { spawn } from 'shm-doorbell'
 
-import { exitOf, stateAfter, within } from './helpers.ts'
+import { exitOf, pingPong, stateAfter, within } from './helpers.ts'
 
 // Built from examples/rust-guest.rs by scripts/prepare-test.mjs: a guest on the crate's own
 // `shm_doorbell::doorbell::Doorbell` (tokio AsyncFd), so a peer that is not Node.
@@ -15,14 +15,8 @@ test.before(() => {
 })
 
 test('a Rust guest on the crate doorbell ping-pongs 1000 times and exits once the host closes', async (t) => {
-  const { child, doorbell } = spawn(rustGuest, ['echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const exit = exitOf(child)
-  for (let round = 0; round < 1000; round++) {
-    t.is(doorbell.signalNow(), 'Sent')
-    await within(doorbell.wait(), `round ${round}`)
-  }
-  doorbell.close()
-  const { code, stdout } = await within(exit, 'child exit')
+  const guest = spawn(rustGuest, ['echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { code, stdout } = await pingPong(t, guest, 1000)
   t.is(code, 0)
   t.deepEqual(JSON.parse(stdout), { wakes: 1000 })
 })

@@ -6,19 +6,11 @@ import { Worker } from 'node:worker_threads'
 import test from 'ava'
 import { ARG_NAME, Doorbell, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, openSocketCount, runNode, stateAfter, within } from './helpers.ts'
+import { exitOf, fixture, openSocketCount, pingPong, runNode, stateAfter, within } from './helpers.ts'
 
 test('a Node child started with spawn() ping-pongs 1000 times', async (t) => {
-  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'echo'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const exit = exitOf(child)
-  for (let round = 0; round < 1000; round++) {
-    t.is(doorbell.signalNow(), 'Sent')
-    await within(doorbell.wait(), `round ${round}`)
-  }
-  doorbell.close()
-  const { code, stdout } = await within(exit, 'child exit')
+  const guest = spawn(process.execPath, [fixture('guest.cjs'), 'echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { code, stdout } = await pingPong(t, guest, 1000)
   t.is(code, 0)
   t.deepEqual(JSON.parse(stdout), { wakes: 1000 })
 })
