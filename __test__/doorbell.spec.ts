@@ -19,10 +19,10 @@ test('a ring wakes a pending wait', async (t) => {
 
 test('rings coalesce: many signals wake one wait, and the next wait sleeps until a new ring', async (t) => {
   const [host, guest] = connectedPair()
-  // Rings queue until the small send buffer of a pair is full (about ten), then coalesce there.
+  // Rings queue until the small send buffer of a pair is full (six on Linux), then coalesce there.
   let sent = 0
   while ((await host.signal()) === 'Sent') sent++
-  t.true(sent >= 10, `${sent} rings queued`)
+  t.true(sent >= 5, `${sent} rings queued`)
   t.is(guest.pendingBytes(), sent)
   await within(guest.wait(), 'first wait')
   t.is(guest.pendingBytes(), 0)

@@ -17,7 +17,7 @@ const SIDE_RUNS = 3
 const STRACE_ROUNDS = [200, 2_200]
 const FAN_IN_DOORBELLS = 1000
 // Rings per timed batch in the ring-cost scenario: fewer than a pair's send buffer holds.
-const RING_BATCH = 8
+const RING_BATCH = 4
 const IDLE_MS = 5000
 
 const roundTripScenarios = [

@@ -9,8 +9,8 @@ import { Doorbell } from 'shm-doorbell'
 
 import { countArg, report } from './common.mjs'
 
-// Fewer than a pair's send buffer holds (about ten rings), so that every call sends.
-const BATCH = countArg(2, 8)
+// Fewer than a pair's send buffer holds (six rings on Linux), so that every call sends.
+const BATCH = countArg(2, 4)
 
 const [doorbell, peer] = Doorbell.createPair()
 const buffer = Buffer.alloc(4096)

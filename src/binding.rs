@@ -633,7 +633,10 @@ impl Watch {
       // another watch's, if this fd was closed behind its owner's back and its number reused.
       let _ = WATCHES.try_with(|watches| {
         let mut watches = watches.borrow_mut();
-        if watches.get(&fd).is_some_and(|entry| ptr::eq(Rc::as_ptr(entry), self)) {
+        if watches
+          .get(&fd)
+          .is_some_and(|entry| ptr::eq(Rc::as_ptr(entry), self))
+        {
           watches.remove(&fd);
         }
       });

@@ -130,15 +130,15 @@ pub fn is_peer_gone(err: &io::Error) -> bool {
 /// datagrams otherwise). Rings that arrived before the peer closed count first: EOF is an error
 /// only when nothing was drained in the same call.
 ///
-/// A stream socket is drained with one recv, which takes every byte queued up to the buffer: more
-/// than a pair made here can queue (see [`SEND_BUFFER_BYTES`]). The seed read until EAGAIN, which
-/// costs a recv that finds nothing, and never ends while a peer rings flat out: a recv goes on
-/// taking the rings that the peer adds as it frees room, so even one recv is bounded only by its
-/// buffer, which is why the buffer is small. A datagram socket gives one ring per recv, read up to
-/// [`MAX_DRAIN_READS`] times. What a drain leaves stays readable, for the next wait.
+/// A stream socket is drained with one recv, which takes every byte queued, up to
+/// [`DRAIN_BUFFER_BYTES`]: more than a pair made here can queue (see [`SEND_BUFFER_BYTES`]). The
+/// seed read until EAGAIN, which costs a recv that finds nothing, and never ends while a peer
+/// rings flat out: a recv goes on taking the rings that the peer adds as it frees room, so even one
+/// recv is bounded only by its buffer, which is why the buffer is small. A datagram socket gives
+/// one ring per recv, read up to [`MAX_DRAIN_READS`] times. What a drain leaves stays readable, for
+/// the next wait.
 fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Result<usize> {
-  // More than a pair made here can queue; small, since under a flood one recv takes up to this.
-  let mut buf = [0u8; 16];
+  let mut buf = [0u8; DRAIN_BUFFER_BYTES];
   let mut drained = 0;
 
   for _ in 0..MAX_DRAIN_READS {
@@ -180,6 +180,9 @@ fn drain_fd(fd: RawFd, is_stream: bool, would_block_is_error: bool) -> io::Resul
   }
   Ok(drained)
 }
+
+/// The most rings one drain takes from a stream socket.
+pub const DRAIN_BUFFER_BYTES: usize = 8;
 
 /// The most datagrams one drain reads.
 pub const MAX_DRAIN_READS: usize = 16;
@@ -485,13 +488,15 @@ fn create_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
   Ok((fd0, fd1))
 }
 
-/// The send buffer asked for on each end of a new pair: Linux doubles it, and 8 KiB holds about
-/// ten 1-byte rings. A ring carries no data and one undrained ring is enough to wake the peer, so
-/// a sender that rings faster than its peer drains gets `BufferFull` after a few, cheaply, rather
-/// than queueing hundreds of 1-byte buffers that the peer's drain must then free one by one
-/// (measured: with the default buffer a host draining a peer that rings flat out fell from
-/// ~350,000 to a few thousand wakes per second once its queue had filled).
-const SEND_BUFFER_BYTES: libc::c_int = 4096;
+/// The send buffer asked for on each end of a new pair; Linux raises it to its minimum, 4,608
+/// bytes, which holds six 1-byte rings. A ring carries no data and one undrained ring is enough to
+/// wake the peer, so a sender that rings faster than its peer drains gets `BufferFull` after a
+/// few, cheaply, rather than queueing hundreds of 1-byte buffers that the peer's drain must then
+/// free one by one. Measured with a guest ringing flat out (`node bench/streaming.mjs`): with the
+/// default buffer the host fell from ~350,000 to a few thousand wakes per second once its queue
+/// had filled; with a 10-ring buffer and 16-ring drains, one run in four settled at ~48,000; with
+/// this one and 8-ring drains, none of 30 did.
+const SEND_BUFFER_BYTES: libc::c_int = 2048;
 
 /// Set a file descriptor to non-blocking mode.
 pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
