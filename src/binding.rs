@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{Function, JsValue, Object};
-use napi::{sys, Env, Status};
+use napi::{sys, Env, JsError, Status};
 use napi_derive::napi;
 
 use crate::doorbell::{self, DoorbellHandle, DoorbellSocket, SignalResult};
@@ -192,8 +192,9 @@ impl NativeDoorbell {
     env: Env,
     on_wake: Function<i32, ()>,
   ) -> Result<(NativeDoorbell, NativeHandle)> {
+    let uv = libuv()?;
     let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
-    let host = Self::new(env, Claimed::fresh(socket), on_wake)?;
+    let host = Self::new(env, uv, Claimed::fresh(socket), on_wake)?;
     let guest = NativeHandle {
       handle: Some(Claimed::fresh(handle)),
     };
@@ -207,10 +208,12 @@ impl NativeDoorbell {
     handle: &mut NativeHandle,
     on_wake: Function<i32, ()>,
   ) -> Result<Self> {
+    let uv = libuv()?;
     let Claimed { owner, claim } = handle.handle.take().ok_or_else(closed_error)?;
     match DoorbellSocket::from_owned_fd(owner.into()) {
       Ok(socket) => Self::new(
         env,
+        uv,
         Claimed {
           owner: socket,
           claim,
@@ -230,10 +233,12 @@ impl NativeDoorbell {
   /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
   #[napi(factory)]
   pub fn from_raw_fd(env: Env, fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
+    let uv = libuv()?;
     let claim = FdClaim::new(fd)?;
     let socket = DoorbellSocket::from_raw_fd(fd).map_err(|e| os_error(e, "getsockopt"))?;
     Self::new(
       env,
+      uv,
       Claimed {
         owner: socket,
         claim,
@@ -242,14 +247,13 @@ impl NativeDoorbell {
     )
   }
 
-  fn new(env: Env, socket: Claimed<DoorbellSocket>, on_wake: Function<i32, ()>) -> Result<Self> {
+  fn new(
+    env: Env,
+    uv: &'static uv::Libuv,
+    socket: Claimed<DoorbellSocket>,
+    on_wake: Function<i32, ()>,
+  ) -> Result<Self> {
     let env = env.raw();
-    let uv = uv::libuv().ok_or_else(|| {
-      coded(
-        "ERR_DOORBELL_NO_LIBUV",
-        "this process does not export libuv: shm-doorbell runs in Node.js".to_string(),
-      )
-    })?;
     let mut on_wake_ref = ptr::null_mut();
     check(unsafe { sys::napi_create_reference(env, on_wake.raw(), 1, &mut on_wake_ref) })?;
     let watch = Rc::new(Watch {
@@ -324,6 +328,17 @@ impl NativeDoorbell {
   }
 }
 
+/// libuv, looked up before a constructor takes an fd, so that its absence (outside Node) leaves the
+/// caller's fd as it was.
+fn libuv() -> Result<&'static uv::Libuv> {
+  uv::libuv().ok_or_else(|| {
+    coded(
+      "ERR_DOORBELL_NO_LIBUV",
+      "this process does not export libuv: shm-doorbell runs in Node.js".to_string(),
+    )
+  })
+}
+
 /// `NAPI_AUTO_LENGTH`: the name is NUL-terminated.
 const NAPI_AUTO_LENGTH: isize = -1;
 
@@ -395,20 +410,13 @@ macro_rules! raw_fd_function {
           Ok(value) => {
             sys::napi_create_int32(env, value, &mut result);
           }
-          Err(err) => throw(env, &err),
+          Err(err) => JsError::from(err).throw_into(env),
         }
       }
       result
     }
     function as unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value
   }};
-}
-
-/// Throws `err` as napi-rs would: an Error whose `code` is the error's status string.
-unsafe fn throw(env: sys::napi_env, err: &Error) {
-  let text = |s: &str| std::ffi::CString::new(s.replace('\0', "")).unwrap_or_default();
-  let (code, message) = (text(err.status.as_ref()), text(&err.reason));
-  unsafe { sys::napi_throw_error(env, code.as_ptr(), message.as_ptr()) };
 }
 
 /// Exports `signal` and `arm`, the calls made on every ring and wait, as Node-API functions
