@@ -5,7 +5,7 @@ import * as binding from './binding'
 
 export * from './binding'
 
-/** The per-ring functions that src/binding.rs exports by hand, so napi-rs does not declare them. */
+/** The per-ring functions that src/binding/doorbell.rs exports by hand, so napi-rs does not declare them. */
 interface PerRingFunctions {
   /** Sends one ring from the doorbell on `fd`: a `SIGNAL_*` result. */
   signal(fd: number): number

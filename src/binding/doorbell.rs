@@ -1,5 +1,4 @@
-//! The napi surface over [`crate::doorbell`]. `index.ts` wraps it into the public API; nothing
-//! here is meant to be used directly.
+//! The doorbell's napi surface over [`crate::doorbell`].
 //!
 //! A doorbell's socket is watched for readability on Node's own event loop (a libuv poll
 //! handle), so a ring is seen and reported on the JS thread without a hop from another thread.
@@ -13,20 +12,21 @@
 //! when a wait is aborted, is a plain `#[napi]` function of the fd.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::os::raw::{c_int, c_void};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::ptr;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{Function, JsValue, Object};
-use napi::{sys, Env, JsError, Status};
+use napi::{sys, Env, JsError};
 use napi_derive::napi;
 
 use crate::doorbell::{self, DoorbellHandle, DoorbellSocket, SignalResult};
 use crate::uv;
+
+use super::{check, closed_error, coded, os_error, Claimed, FdClaim, Result};
 
 /// `tryDrain` found nothing pending.
 #[napi]
@@ -39,28 +39,6 @@ pub const WAKE_RANG: i32 = 1;
 pub const WAKE_PEER_GONE: i32 = 2;
 // Any other wake status is a negated errno.
 
-/// The `code` of errors that `index.ts` turns into Node-style system errors; their message is
-/// `"<errno> <syscall>"`.
-#[napi]
-pub const OS_ERROR_CODE: &str = "ERR_DOORBELL_OS";
-
-/// Errors reach JS with `code` set to the string given here.
-type Error = napi::Error<String>;
-type Result<T> = std::result::Result<T, Error>;
-
-fn coded(code: &str, message: String) -> Error {
-  Error::new(code.to_string(), message)
-}
-
-fn os_error(err: io::Error, syscall: &str) -> Error {
-  let errno = err.raw_os_error().unwrap_or(libc::EIO);
-  coded(OS_ERROR_CODE, format!("{errno} {syscall}"))
-}
-
-fn closed_error() -> Error {
-  coded("ERR_DOORBELL_CLOSED", "The doorbell is closed".to_string())
-}
-
 /// The wake status of a drain that returned how many rings it found.
 fn wake_status(result: io::Result<usize>) -> i32 {
   match result {
@@ -68,58 +46,6 @@ fn wake_status(result: io::Result<usize>) -> i32 {
     Ok(_) => WAKE_RANG,
     Err(err) if doorbell::is_peer_gone(&err) => WAKE_PEER_GONE,
     Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
-  }
-}
-
-/// Fds owned by a `NativeHandle` or `NativeDoorbell` in this process, so that no fd gets two
-/// owners: two owners means a double close, which closes whatever reused the number in between.
-static OWNED_FDS: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
-
-fn owned_fds() -> MutexGuard<'static, BTreeSet<RawFd>> {
-  OWNED_FDS
-    .lock()
-    .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// This process's claim on an fd; released when dropped.
-struct FdClaim(RawFd);
-
-impl FdClaim {
-  /// Claims an fd that the caller names; fails if something here owns it already.
-  fn new(fd: RawFd) -> Result<Self> {
-    if owned_fds().insert(fd) {
-      Ok(Self(fd))
-    } else {
-      Err(coded(
-        "ERR_DOORBELL_FD_IN_USE",
-        format!("fd {fd} is already owned by a Doorbell or DoorbellHandle in this process"),
-      ))
-    }
-  }
-}
-
-impl Drop for FdClaim {
-  fn drop(&mut self) {
-    owned_fds().remove(&self.0);
-  }
-}
-
-/// An fd owner with its claim. Fields drop in order: the fd is closed before the claim goes.
-struct Claimed<T> {
-  owner: T,
-  claim: FdClaim,
-}
-
-impl<T: AsRawFd> Claimed<T> {
-  /// Claims an fd that the kernel has just returned. A stale entry, left by an fd closed behind
-  /// its owner's back, must not make a fresh pair fail.
-  fn fresh(owner: T) -> Self {
-    let fd = owner.as_raw_fd();
-    owned_fds().insert(fd);
-    Self {
-      owner,
-      claim: FdClaim(fd),
-    }
   }
 }
 
@@ -673,17 +599,6 @@ impl Watch {
     let Some(uv) = uv::libuv() else { return };
     drop(unsafe { Rc::from_raw((uv.uv_handle_get_data)(poll) as *const Watch) });
     unsafe { libc::free(poll as *mut c_void) };
-  }
-}
-
-fn check(status: sys::napi_status) -> Result<()> {
-  if status == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(coded(
-      Status::from(status).as_ref(),
-      "a Node-API call failed".to_string(),
-    ))
   }
 }
 

@@ -1,0 +1,59 @@
+import { spawn as spawnChild } from 'node:child_process'
+import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process'
+
+import { ARG_NAME, Doorbell } from './doorbell'
+import { invalidArgType, invalidArgValue } from './errors'
+
+/** What {@link spawn} returns. */
+export interface SpawnedGuest {
+  /** The child process, as `child_process.spawn` returns it. */
+  child: ChildProcess
+  /** The host's end of the pair; the child holds the other end as its fd 3. */
+  doorbell: Doorbell
+}
+
+const GUEST_FD = 3
+
+type StdioEntry = Extract<StdioOptions, readonly unknown[]>[number]
+
+/** `stdio` for fds 0-2 as given to child_process.spawn, as an array to which fd 3 is added. */
+function stdioForFds0to2(stdio: SpawnOptions['stdio']): StdioEntry[] {
+  if (stdio === undefined || stdio === null) return ['pipe', 'pipe', 'pipe']
+  if (typeof stdio === 'string') return [stdio, stdio, stdio] as StdioEntry[]
+  if (!Array.isArray(stdio)) throw invalidArgType('options.stdio', 'a string or an array', stdio)
+  if (stdio.length > GUEST_FD) {
+    throw invalidArgValue('options.stdio', stdio, `may name fds 0-2 only: fd ${GUEST_FD} is the doorbell's`)
+  }
+  return Array.from({ length: GUEST_FD }, (_, fd) => stdio[fd] ?? 'pipe') as StdioEntry[]
+}
+
+/**
+ * Starts `command` with a doorbell: the child gets the guest end as its fd 3 and
+ * `--doorbell-fd 3` after `args`, and opens it with `Doorbell.fromArgv()`. `options` are
+ * child_process.spawn's; `stdio` may name fds 0-2. The parent's copy of the guest end is closed.
+ */
+export function spawn(command: string, options?: SpawnOptions): SpawnedGuest
+export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): SpawnedGuest
+export function spawn(
+  command: string,
+  argsOrOptions?: readonly string[] | SpawnOptions,
+  maybeOptions?: SpawnOptions,
+): SpawnedGuest {
+  const args = Array.isArray(argsOrOptions) ? (argsOrOptions as readonly string[]) : []
+  const options: SpawnOptions = (Array.isArray(argsOrOptions) ? maybeOptions : (argsOrOptions as SpawnOptions)) ?? {}
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options)
+  const stdio = stdioForFds0to2(options.stdio)
+  const [doorbell, guest] = Doorbell.createPair()
+  try {
+    const child = spawnChild(command, [...args, ARG_NAME, String(GUEST_FD)], {
+      ...options,
+      stdio: [...stdio, guest.fd],
+    })
+    return { child, doorbell }
+  } catch (err) {
+    doorbell.close()
+    throw err
+  } finally {
+    guest.close()
+  }
+}
