@@ -1,5 +1,11 @@
 // The suite's Node guests: `node bench/guest.mjs MODE ...`, started by the scenario scripts.
-import { Doorbell } from 'shm-doorbell'
+import * as shm from 'shm-doorbell'
+
+import { Tally, report } from './common.mjs'
+
+const { Doorbell } = shm
+// The stdio pipe's end-of-stream length (bench/throughput.mjs).
+const PIPE_END = 0xffffffff
 
 const modes = {
   /** Answers each wake with one ring until the host is gone (started with `spawn()`). */
@@ -31,6 +37,66 @@ const modes = {
     process.stdin.on('data', (chunk) => {
       for (let byte = 0; byte < chunk.length; byte++) for (const doorbell of doorbells) doorbell.signalNow()
     })
+  },
+  /** Receives length-framed messages on stdin until the end frame; prints the tally. */
+  pipeSink() {
+    const tally = new Tally()
+    // A frame split across chunks: its parts so far (only a split frame's bytes are ever copied).
+    let parts = []
+    let partsLength = 0
+    /** Handles the frame at `offset` of `bytes`; returns its end, or -1 when it is incomplete. */
+    const frameAt = (bytes, offset) => {
+      if (bytes.length - offset < 4) return -1
+      const length = bytes.readUInt32LE(offset)
+      if (length === PIPE_END) {
+        report(tally.result())
+        process.stdin.destroy()
+        return bytes.length
+      }
+      if (bytes.length - offset - 4 < length) return -1
+      tally.add(bytes.subarray(offset + 4, offset + 4 + length))
+      return offset + 4 + length
+    }
+    process.stdin.on('data', (chunk) => {
+      let offset = 0
+      if (partsLength > 0) {
+        const header = parts[0].length >= 4 ? parts[0] : Buffer.concat([...parts, chunk.subarray(0, 4)])
+        if (header.length < 4) return void (parts.push(chunk), (partsLength += chunk.length))
+        const length = header.readUInt32LE(0)
+        const needed = length === PIPE_END ? 4 - partsLength : 4 + length - partsLength
+        if (chunk.length < needed) return void (parts.push(chunk), (partsLength += chunk.length))
+        frameAt(Buffer.concat([...parts, chunk.subarray(0, needed)]), 0)
+        offset = needed
+        parts = []
+        partsLength = 0
+      }
+      for (let next; (next = frameAt(chunk, offset)) >= 0;) offset = next
+      if (offset < chunk.length) {
+        parts = [chunk.subarray(offset)]
+        partsLength = chunk.length - offset
+      }
+    })
+  },
+  /** Receives IPC messages until 'end'; prints the tally. */
+  ipcSink() {
+    const tally = new Tally()
+    process.on('message', (message) => {
+      if (message !== 'end') return tally.add(message)
+      report(tally.result())
+      process.disconnect()
+    })
+  },
+  /** Receives channel messages until a zero-length one; prints the tally. */
+  async channelSink() {
+    const channel = shm.Channel.fromArgv()
+    const tally = new Tally()
+    for (;;) {
+      const message = channel.tryRecv() ?? (await channel.recv())
+      if (message.length === 0) break
+      tally.add(message)
+    }
+    channel.close()
+    report(tally.result())
   },
 }
 
