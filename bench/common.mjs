@@ -10,6 +10,9 @@ export const guestScript = join(benchDir, 'guest.mjs')
 export const floorBinary = join(buildDir, 'floor')
 export const rustGuestBinary = join(rootDir, 'target', 'release', 'examples', 'rust-guest')
 
+/** `spin` (µs) of the Channel's spinning round trip: longer than a round trip, so neither side sleeps. */
+export const CHANNEL_SPIN_MICROS = 1000
+
 /** The value at quantile `q` of `values`, which this sorts. */
 export function quantile(values, q) {
   values.sort((a, b) => a - b)

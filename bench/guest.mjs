@@ -86,6 +86,22 @@ const modes = {
       process.disconnect()
     })
   },
+  /** Answers each channel message with the same message until the host is gone; argv[3]: spin, µs. */
+  async channelEcho() {
+    const channel = shm.Channel.fromArgv()
+    channel.spin = Number(process.argv[3] ?? 0)
+    for (;;) {
+      let message
+      try {
+        message = channel.tryRecv() ?? (await channel.recv())
+      } catch (err) {
+        if (err.code === 'ERR_DOORBELL_PEER_DEAD') break
+        throw err
+      }
+      if (!channel.trySend(message)) await channel.send(message)
+    }
+    channel.close()
+  },
   /** Receives channel messages until a zero-length one; prints the tally. */
   async channelSink() {
     const channel = shm.Channel.fromArgv()

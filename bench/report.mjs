@@ -5,6 +5,9 @@ const number = (value, digits = 1) =>
     ? 'n/a'
     : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 
+/** Microseconds: one decimal, or two under 1 µs. */
+const micros = (value) => number(value, value < 1 ? 2 : 1)
+
 function table(header, rows, align) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   return [line(header), line(align ?? header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n')
@@ -37,11 +40,11 @@ export function renderTables(results) {
       ['scenario', 'p50 µs', 'p99 µs', 'round trips/s', 'syscalls per round trip', 'p50 of each run, µs'],
       roundTrip.map(({ id, label, p50, p99, rate, runs }) => [
         label,
-        number(p50),
-        number(p99),
+        micros(p50),
+        micros(p99),
         number(rate, 0),
         callsOf(id),
-        `${number(Math.min(...runs.map((run) => run.p50)))}–${number(Math.max(...runs.map((run) => run.p50)))}`,
+        `${micros(Math.min(...runs.map((run) => run.p50)))}–${micros(Math.max(...runs.map((run) => run.p50)))}`,
       ]),
     ),
     '',
@@ -59,6 +62,8 @@ export function renderTables(results) {
     ),
     '',
   )
+
+  out.push(...streamingTables(results))
 
   if (calls) {
     const ids = roundTrip.map(({ id }) => id)
@@ -155,7 +160,76 @@ export function renderTables(results) {
     ),
     '',
   )
+  if (results.channelGoals) {
+    out.push(
+      table(
+        ['goal (issue 12, the Channel)', 'measured', 'target', 'met'],
+        results.channelGoals.map(({ goal, measured, target, pass }) => [
+          goal,
+          number(measured, Math.abs(measured) >= 100 ? 0 : Math.abs(measured) >= 0.1 ? 2 : 4),
+          target,
+          pass === null ? 'not measured' : pass ? 'yes' : 'no',
+        ]),
+        ['---', '---:', '---', '---'],
+      ),
+      '',
+    )
+    if (!results.settings.channel) out.push('This build has no Channel: its scenarios did not run.', '')
+  }
   return out.join('\n')
+}
+
+const sizeName = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`)
+
+/** The one-way streaming tables: throughput per scenario and size, and syscalls per message. */
+function streamingTables({ throughput, syscallsPerMessage: calls, settings }) {
+  if (!throughput) return []
+  const callsOf = (id, size) => {
+    if (!calls) return 'no strace'
+    const count = calls.find((entry) => entry.id === id && entry.size === size)
+    return count ? number(count.total, 4) : ''
+  }
+  const out = [
+    `One-way streaming (each run ${number(settings.streamMs, 0)} ms after the receiver's 200 ms warm-up; median of ${settings.streamRuns} runs; MB/s of payload):`,
+    '',
+    table(
+      ['scenario', 'message', 'msgs/s', 'MB/s', 'syscalls per message', 'msgs/s of each run'],
+      throughput.map(({ id, label, size, msgsPerSecond, mbPerSecond, runs }) => [
+        label,
+        sizeName(size),
+        number(msgsPerSecond, 0),
+        number(mbPerSecond, 0),
+        callsOf(id, size),
+        `${number(Math.min(...runs.map((run) => run.msgsPerSecond)), 0)}–${number(Math.max(...runs.map((run) => run.msgsPerSecond)), 0)}`,
+      ]),
+    ),
+    '',
+  ]
+  if (calls) {
+    const columns = calls.map(({ id, size }) => `${id} ${sizeName(size)}`)
+    const names = [...new Set(calls.flatMap((entry) => Object.keys(entry.calls)))].sort(
+      (a, b) =>
+        Math.max(...calls.map((entry) => entry.calls[b]?.calls ?? 0)) -
+          Math.max(...calls.map((entry) => entry.calls[a]?.calls ?? 0)) || a.localeCompare(b),
+    )
+    out.push(
+      `Syscalls per message while streaming (strace -f -c over both processes, a ${number(settings.straceStreamMs[1], 0)} ms run less a ${number(settings.straceStreamMs[0], 0)} ms one, over the messages between them; calls under 0.0001 per message are counted in the total only):`,
+      '',
+      table(
+        ['syscall', ...columns],
+        [
+          ...names.map((name) => [
+            name,
+            ...calls.map((entry) => (entry.calls[name] ? number(entry.calls[name].calls, 4) : '')),
+          ]),
+          ['total', ...calls.map((entry) => number(entry.total, 4))],
+          ['messages counted', ...calls.map((entry) => number(entry.messages, 0))],
+        ],
+      ),
+      '',
+    )
+  }
+  return out
 }
 
 const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
@@ -169,8 +243,8 @@ function tickStep(max) {
 
 /** Horizontal bars: one group per row, one bar per series; returns the SVG elements and height. */
 function barPanel({ top, title, rows, series, unit }) {
-  const left = 230
-  const width = 420
+  const left = 330
+  const width = 400
   const barHeight = 13
   const groupGap = 10
   const max = Math.max(...rows.flatMap((row) => series.map(({ key }) => row.values[key] ?? 0)))
@@ -230,19 +304,38 @@ export function renderChart(results) {
     unit: 'µs (shorter is better)',
   })
   const panels = [latency]
+  let top = 44 + latency.height
   if (calls) {
     panels.push(
       barPanel({
-        top: 44 + latency.height,
+        top,
         title: 'Syscalls per round trip (strace -f -c, both processes)',
         rows: roundTrip.map(({ id, label }) => ({ label, values: { total: calls[id].total } })),
         series: [{ key: 'total', name: 'syscalls', color: '#c0793a' }],
         unit: 'calls (fewer is better)',
       }),
     )
+    top += panels.at(-1).height
+  }
+  for (const [size, key, scale, unit] of [
+    [64, 'msgsPerSecond', 1e6, 'million messages/s (longer is better)'],
+    [65536, 'mbPerSecond', 1e3, 'GB/s (longer is better)'],
+  ]) {
+    const rows = (results.throughput ?? []).filter((stream) => stream.size === size)
+    if (rows.length === 0) continue
+    panels.push(
+      barPanel({
+        top,
+        title: `One-way streaming, ${sizeName(size)} messages`,
+        rows: rows.map((stream) => ({ label: stream.label, values: { rate: stream[key] / scale } })),
+        series: [{ key: 'rate', name: size < 1024 ? 'msgs/s' : 'GB/s', color: '#4f8f5a' }],
+        unit,
+      }),
+    )
+    top += panels.at(-1).height
   }
   const height = 44 + panels.reduce((sum, panel) => sum + panel.height, 0) + 10
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="720" height="${height}" viewBox="0 0 720 ${height}" font-family="Helvetica, Arial, sans-serif">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="820" height="${height}" viewBox="0 0 820 ${height}" font-family="Helvetica, Arial, sans-serif">
 <style>
 .title { font-size: 14px; font-weight: bold; fill: #222; }
 .label { font-size: 12px; fill: #222; }
@@ -251,7 +344,7 @@ export function renderChart(results) {
 .grid { stroke: #ddd; stroke-width: 1; }
 .caption { font-size: 11px; fill: #666; }
 </style>
-<rect width="720" height="${height}" fill="#fff"/>
+<rect width="820" height="${height}" fill="#fff"/>
 <text x="20" y="18" class="caption">${escape(`shm-doorbell, npm run bench, ${results.date.slice(0, 10)}, commit ${machine.commit ?? 'unknown'}`)}</text>
 <text x="20" y="33" class="caption">${escape(`${machine.cpu} (${machine.cores} cores), ${machine.os ?? 'Linux'}, kernel ${machine.kernel}, Node ${machine.node}`)}</text>
 ${panels.flatMap((panel) => panel.parts).join('\n')}

@@ -2,13 +2,13 @@
 // Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
 import { fork, spawn as spawnChild } from 'node:child_process'
 
-import { spawn } from 'shm-doorbell'
+import * as shm from 'shm-doorbell'
 
-import { countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+import { CHANNEL_SPIN_MICROS, countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
 
 /** A doorbell host: ring, then wait for the guest's ring. */
 function doorbellPeer(command, args) {
-  const { child, doorbell } = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, doorbell } = shm.spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exit = exited(child)
   return {
     roundTrip() {
@@ -36,9 +36,36 @@ function messagePeer(send, onAnswer, close) {
   }
 }
 
+/**
+ * A Channel host: send a 64-byte request, receive the guest's echo. With `spin` (µs), both sides
+ * poll their ring that long before they sleep on the doorbell.
+ */
+function channelPeer(spin) {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelEcho', String(spin)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    spin,
+  })
+  const exit = exited(child)
+  const request = Buffer.alloc(CHANNEL_MESSAGE_SIZE, 1)
+  return {
+    async roundTrip() {
+      if (!channel.trySend(request)) await channel.send(request)
+      return channel.tryRecv() ?? channel.recv()
+    },
+    close() {
+      channel.close()
+      return exit
+    },
+  }
+}
+
+const CHANNEL_MESSAGE_SIZE = 64
+
 const peers = {
   'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-rust': () => doorbellPeer(rustGuestBinary, ['echo']),
+  channel: () => channelPeer(0),
+  'channel-spin': () => channelPeer(CHANNEL_SPIN_MICROS),
   pipe() {
     const child = spawnChild(process.execPath, [guestScript, 'pipe'], { stdio: ['pipe', 'pipe', 'inherit'] })
     const exit = exited(child)
