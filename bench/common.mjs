@@ -43,6 +43,9 @@ export async function exited(child) {
   return stdout
 }
 
+/** Frames of the streaming stdio pipe are a u32 LE length, then the payload; this length ends the stream. */
+export const PIPE_END = 0xffffffff
+
 /** The first 4 bytes of a message, as the little-endian u32 sequence number the senders write. */
 export const sequenceOf = (bytes) => (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0
 

@@ -1,11 +1,9 @@
 // The suite's Node guests: `node bench/guest.mjs MODE ...`, started by the scenario scripts.
 import * as shm from 'shm-doorbell'
 
-import { Tally, report } from './common.mjs'
+import { PIPE_END, Tally, report } from './common.mjs'
 
 const { Doorbell } = shm
-// The stdio pipe's end-of-stream length (bench/throughput.mjs).
-const PIPE_END = 0xffffffff
 
 const modes = {
   /** Answers each wake with one ring until the host is gone (started with `spawn()`). */
@@ -76,6 +74,7 @@ const modes = {
         partsLength = chunk.length - offset
       }
     })
+    listening()
   },
   /** Receives IPC messages until 'end'; prints the tally. */
   ipcSink() {
@@ -85,6 +84,7 @@ const modes = {
       report(tally.result())
       process.disconnect()
     })
+    listening()
   },
   /** Answers each channel message with the same message until the host is gone; argv[3]: spin, µs. */
   async channelEcho() {
@@ -106,6 +106,7 @@ const modes = {
   async channelSink() {
     const channel = shm.Channel.fromArgv()
     const tally = new Tally()
+    listening()
     for (;;) {
       const message = channel.tryRecv() ?? (await channel.recv())
       if (message.length === 0) break
@@ -115,6 +116,9 @@ const modes = {
     report(tally.result())
   },
 }
+
+/** Tells the sender of bench/throughput.mjs that this guest listens: a line before its result. */
+const listening = () => process.stdout.write('listening\n')
 
 const mode = modes[process.argv[2]]
 if (!mode) throw new Error(`unknown mode ${process.argv[2]}`)

@@ -9,13 +9,11 @@ import { once } from 'node:events'
 
 import * as shm from 'shm-doorbell'
 
-import { Tally, countArg, exited, guestScript, report } from './common.mjs'
+import { PIPE_END, Tally, countArg, exited, guestScript, report } from './common.mjs'
 
 /** Messages sent between two looks at the clock. */
 const BATCH = 64
-// Frames of the stdio pipe: a u32 LE length, then the payload; this length ends the stream.
-const PIPE_END = 0xffffffff
-
+/** A framed stdio pipe's sender; `batched`: corked around each batch, so one writev() sends it. */
 function pipeSender(size, batched) {
   const child = spawnChild(process.execPath, [guestScript, 'pipeSink'], { stdio: ['pipe', 'pipe', 'inherit'] })
   const { stdin } = child
@@ -33,12 +31,13 @@ function pipeSender(size, batched) {
       end.writeUInt32LE(PIPE_END, 0)
       stdin.end(end)
     },
+    child,
     exit: exited(child),
   }
 }
 
 /**
- * Each sender starts its guest and returns `{ send(sequence), end(), exit }` and, optionally,
+ * Each sender starts its guest and returns `{ child, send(sequence), end(), exit }` and, optionally,
  * `startBatch()` and `endBatch()` around each batch: `send` may return a promise when the sender
  * must wait for room, `end` sends the end marker, `exit` resolves with the guest's stdout.
  */
@@ -64,6 +63,7 @@ const senders = {
       end() {
         child.send('end')
       },
+      child,
       exit: exited(child),
     }
   },
@@ -82,6 +82,7 @@ const senders = {
         // A zero-length message ends the stream.
         await channel.send(Buffer.alloc(0))
       },
+      child,
       exit: exited(child).finally(() => channel.close()),
     }
   },
@@ -94,6 +95,8 @@ const milliseconds = countArg(4, 1000)
 if (size < 4) throw new RangeError('messages carry a 4-byte sequence number: SIZE must be at least 4')
 
 const sender = senders[scenario](size)
+// The clock starts when the guest is up: it prints a line once it listens.
+await once(sender.child.stdout, 'data')
 const end = performance.now() + Tally.WARM_UP_MS + milliseconds
 for (let sequence = 0; ;) {
   if (performance.now() >= end) break
@@ -104,4 +107,4 @@ for (let sequence = 0; ;) {
   if (wait) await wait
 }
 await sender.end()
-report({ scenario, size, ...JSON.parse(await sender.exit) })
+report({ scenario, size, ...JSON.parse((await sender.exit).trim().split('\n').at(-1)) })
