@@ -264,7 +264,7 @@ function barPanel({ top, title, rows, series, unit }) {
       if (value !== undefined) {
         bars.push(
           `<rect x="${left}" y="${y}" width="${Math.max(1, x(value) - left).toFixed(1)}" height="${barHeight - 2}" fill="${color}"/>`,
-          `<text x="${(x(value) + 4).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(number(value, value >= 100 ? 0 : 1))}</text>`,
+          `<text x="${(x(value) + 4).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(number(value, value >= 100 ? 0 : value < 1 ? 2 : 1))}</text>`,
         )
       }
       y += barHeight
