@@ -1,5 +1,6 @@
 // The public API: every export of the package, by concern.
 export { AbortError } from './errors'
+export { Channel, type ChannelOptions, type ChannelWaitOptions } from './channel'
 export {
   ARG_NAME,
   Doorbell,
