@@ -25,6 +25,14 @@ pub const MAX_SIZE: usize = 1 << 30;
 /// The command-line flag that carries a guest's region fd: `--region-fd N` or `--region-fd=N`.
 pub const ARG_NAME: &str = "--region-fd";
 
+/// A result whose error names the call that failed (`""` for a [`Refusal`]), as Node's system
+/// errors do.
+pub type Traced<T> = Result<T, (io::Error, &'static str)>;
+
+fn last_error(syscall: &'static str) -> (io::Error, &'static str) {
+  (io::Error::last_os_error(), syscall)
+}
+
 /// Why [`SharedRegion::from_fd`] refused an fd, beside the errno failures of the calls it makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -68,6 +76,10 @@ impl Refusal {
     )
   }
 
+  fn traced(self) -> (io::Error, &'static str) {
+    (self.into_error(), "")
+  }
+
   /// The refusal that `err` reports, if it is one made by [`Refusal::into_error`].
   pub fn of(err: &io::Error) -> Option<Self> {
     let text = err.get_ref()?.to_string();
@@ -95,7 +107,7 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-  fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+  fn map(fd: BorrowedFd<'_>, len: usize) -> Traced<Self> {
     let ptr = unsafe {
       libc::mmap(
         std::ptr::null_mut(),
@@ -106,14 +118,10 @@ impl Mapping {
         0,
       )
     };
-    if ptr == libc::MAP_FAILED {
-      return Err(io::Error::last_os_error());
+    match NonNull::new(ptr as *mut u8) {
+      Some(ptr) if ptr.as_ptr() as *mut libc::c_void != libc::MAP_FAILED => Ok(Self { ptr, len }),
+      _ => Err(last_error("mmap")),
     }
-    Ok(Self {
-      ptr: NonNull::new(ptr as *mut u8)
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?,
-      len,
-    })
   }
 
   /// The first byte; page-aligned.
@@ -160,11 +168,17 @@ impl SharedRegion {
   /// size of 0 or above [`MAX_SIZE`], and with the errno of the call that failed otherwise, having
   /// closed whatever it opened.
   pub fn create(size: usize) -> io::Result<Self> {
+    Self::create_traced(size).map_err(|(err, _)| err)
+  }
+
+  /// [`create`](Self::create), with the name of the call that failed.
+  pub fn create_traced(size: usize) -> Traced<Self> {
     if size == 0 || size > MAX_SIZE {
-      return Err(io::Error::new(
+      let err = io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("size must be > 0 and <= {MAX_SIZE}"),
-      ));
+      );
+      return Err((err, "create"));
     }
     let size = size.next_multiple_of(page_size());
     let fd = create_object(size)?;
@@ -176,6 +190,11 @@ impl SharedRegion {
   /// with the error, open and unchanged. Refuses (see [`Refusal`]) anything but a shared-memory
   /// object of 1 to [`MAX_SIZE`] bytes that, on Linux, is sealed against shrinking.
   pub fn from_fd(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
+    Self::from_fd_traced(fd).map_err(|((err, _), fd)| (err, fd))
+  }
+
+  /// [`from_fd`](Self::from_fd), with the name of the call that failed.
+  pub fn from_fd_traced(fd: OwnedFd) -> Result<Self, ((io::Error, &'static str), OwnedFd)> {
     match check_object(fd.as_fd()).and_then(|len| Mapping::map(fd.as_fd(), len)) {
       Ok(mapping) => Ok(Self { mapping, fd }),
       Err(err) => Err((err, fd)),
@@ -282,7 +301,7 @@ pub fn page_size() -> usize {
 pub const SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn create_object(size: usize) -> io::Result<OwnedFd> {
+fn create_object(size: usize) -> Traced<OwnedFd> {
   let fd = unsafe {
     libc::memfd_create(
       c"shm-doorbell-region".as_ptr(),
@@ -290,19 +309,19 @@ fn create_object(size: usize) -> io::Result<OwnedFd> {
     )
   };
   if fd < 0 {
-    return Err(io::Error::last_os_error());
+    return Err(last_error("memfd_create"));
   }
   // SAFETY: memfd_create has just returned it.
   let fd = unsafe { OwnedFd::from_raw_fd(fd) };
   truncate(fd.as_fd(), size)?;
   if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
-    return Err(io::Error::last_os_error());
+    return Err(last_error("fcntl"));
   }
   Ok(fd)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn create_object(size: usize) -> io::Result<OwnedFd> {
+fn create_object(size: usize) -> Traced<OwnedFd> {
   use std::sync::atomic::{AtomicU64, Ordering};
   static COUNTER: AtomicU64 = AtomicU64::new(0);
   loop {
@@ -321,8 +340,8 @@ fn create_object(size: usize) -> io::Result<OwnedFd> {
       )
     };
     if fd < 0 {
-      let err = io::Error::last_os_error();
-      if err.raw_os_error() == Some(libc::EEXIST) {
+      let err = last_error("shm_open");
+      if err.0.raw_os_error() == Some(libc::EEXIST) {
         continue;
       }
       return Err(err);
@@ -337,70 +356,71 @@ fn create_object(size: usize) -> io::Result<OwnedFd> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+fn set_cloexec(fd: BorrowedFd<'_>) -> Traced<()> {
   if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-    return Err(io::Error::last_os_error());
+    return Err(last_error("fcntl"));
   }
   Ok(())
 }
 
-fn truncate(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
-  let size = libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+fn truncate(fd: BorrowedFd<'_>, size: usize) -> Traced<()> {
+  let size = libc::off_t::try_from(size)
+    .map_err(|_| (io::Error::from_raw_os_error(libc::EFBIG), "ftruncate"))?;
   loop {
     if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } == 0 {
       return Ok(());
     }
-    let err = io::Error::last_os_error();
-    if err.kind() != io::ErrorKind::Interrupted {
+    let err = last_error("ftruncate");
+    if err.0.kind() != io::ErrorKind::Interrupted {
       return Err(err);
     }
   }
 }
 
 /// The size of the object `fd` names, if it is one that may be mapped (see [`SharedRegion::from_fd`]).
-fn check_object(fd: BorrowedFd<'_>) -> io::Result<usize> {
+fn check_object(fd: BorrowedFd<'_>) -> Traced<usize> {
   // Seals first: once sealed against shrinking, the size read below cannot drop under us.
   check_seals(fd)?;
   let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
   if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } < 0 {
-    return Err(io::Error::last_os_error());
+    return Err(last_error("fstat"));
   }
   // SAFETY: fstat succeeded.
   let stat = unsafe { stat.assume_init() };
   // Linux: F_GET_SEALS succeeded, so this is a memfd. macOS: a shm object has no type bits.
   if !matches!(stat.st_mode & libc::S_IFMT, libc::S_IFREG | 0) {
-    return Err(Refusal::NotSharedMemory.into_error());
+    return Err(Refusal::NotSharedMemory.traced());
   }
   match usize::try_from(stat.st_size) {
-    Ok(0) => Err(Refusal::Empty.into_error()),
+    Ok(0) => Err(Refusal::Empty.traced()),
     Ok(len) if len <= MAX_SIZE => Ok(len),
-    _ => Err(Refusal::TooLarge.into_error()),
+    _ => Err(Refusal::TooLarge.traced()),
   }
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn check_seals(fd: BorrowedFd<'_>) -> io::Result<()> {
+fn check_seals(fd: BorrowedFd<'_>) -> Traced<()> {
   let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
   if seals < 0 {
-    let err = io::Error::last_os_error();
+    let err = last_error("fcntl");
     // EINVAL: a file that cannot be sealed, so not a memfd.
-    return Err(if err.raw_os_error() == Some(libc::EINVAL) {
-      Refusal::NotSharedMemory.into_error()
+    return Err(if err.0.raw_os_error() == Some(libc::EINVAL) {
+      Refusal::NotSharedMemory.traced()
     } else {
       err
     });
   }
   if seals & libc::F_SEAL_SHRINK == 0 {
-    return Err(Refusal::NotSealed.into_error());
+    return Err(Refusal::NotSealed.traced());
   }
   Ok(())
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn check_seals(fd: BorrowedFd<'_>) -> io::Result<()> {
+fn check_seals(fd: BorrowedFd<'_>) -> Traced<()> {
   // No seals here; an fd that is not open still fails with EBADF.
   if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) } < 0 {
-    return Err(io::Error::last_os_error());
+    return Err(last_error("fcntl"));
   }
   Ok(())
 }
