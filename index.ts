@@ -12,4 +12,5 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
+export { SharedRegion } from './region'
 export { type SpawnedGuest, spawn } from './spawn'
