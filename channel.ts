@@ -1,15 +1,19 @@
 // Channel: messages through a ring per direction in shared memory, with the doorbell rung only for a
 // sleeping peer. The protocol, and the rule names cited below, are docs/channel-layout.md.
-import { Doorbell, type DoorbellHandle } from './doorbell'
+import { openSync } from 'node:fs'
+
+import { ARG_NAME, Doorbell, DoorbellHandle } from './doorbell'
 import {
   AbortError,
   type CodedError,
   closedError,
   codedError,
+  fdFromArgv,
   invalidArgType,
   outOfRange,
   peerDeadError,
 } from './errors'
+import { REGION_ARG_NAME, SharedRegion } from './region'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
 export interface ChannelOptions {
@@ -160,8 +164,7 @@ export class Channel {
   readonly #receivers: Receiver[] = []
   readonly #senders: Sender[] = []
 
-  /** @internal */
-  constructor(token: symbol, memory: ChannelMemory, doorbell: Doorbell, host: boolean, spin: number) {
+  private constructor(token: symbol, memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number) {
     if (token !== constructing) {
       throw codedError(new TypeError('Illegal constructor: use Channel.createPair()'), 'ERR_ILLEGAL_CONSTRUCTOR')
     }
@@ -191,7 +194,7 @@ export class Channel {
       if ((tail | head) & 7 || (tail - head) >>> 0 > capacity) throw corruptError('bad indices')
     }
     this.#memory = memory
-    this.#doorbell = doorbell
+    this.#doorbell = doorbell()
     this.#words = words
     this.#bytes = Buffer.from(buffer, 0, regionSize(capacity))
     this.#capacity = capacity
@@ -200,9 +203,46 @@ export class Channel {
     this.maxMessageSize = capacity / 2 - FRAME_HEADER
   }
 
-  /** @internal A channel over `memory`, which the host side has initialised (r[layout.init]). */
-  static attach(memory: ChannelMemory, doorbell: Doorbell, host: boolean, spin: number): Channel {
+  /**
+   * @internal A channel over `memory`, which the host side has initialised (r[layout.init]);
+   * `doorbell` is called once the region has passed r[layout.attach], so that a refusal takes nothing.
+   */
+  static attach(memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number): Channel {
     return new Channel(constructing, memory, doorbell, host, spin)
+  }
+
+  /**
+   * Creates a channel: a shared region with a ring per direction, and a doorbell pair. Returns
+   * this side (the host) and the end to hand to the peer, whose fds a child inherits (see
+   * `spawnChannel`, which does all of it).
+   */
+  static createPair(options?: ChannelOptions): [Channel, ChannelHandle] {
+    return createPairAt(options, 0)
+  }
+
+  /** The guest's side, from a handle; the handle is consumed. `spin` as in {@link ChannelOptions}. */
+  static fromHandle(handle: ChannelHandle, options?: Pick<ChannelOptions, 'spin'>): Channel {
+    if (!(handle instanceof ChannelHandle)) throw invalidArgType('handle', 'an instance of ChannelHandle', handle)
+    const { spin } = channelOptions(options)
+    return consumeHandle(handle, (region, doorbell) => Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin))
+  }
+
+  /**
+   * The guest's side, from the fds that `--doorbell-fd N --region-fd M` name (also `--flag=N`).
+   * Takes ownership of both on success only: a region that fails r[layout.attach]
+   * (`ERR_CHANNEL_CORRUPT`) leaves both fds open and as they were.
+   */
+  static fromArgv(argv: readonly string[] = process.argv, options?: Pick<ChannelOptions, 'spin'>): Channel {
+    const doorbellFd = fdFromArgv(argv, ARG_NAME)
+    fdFromArgv(argv, REGION_ARG_NAME)
+    const { spin } = channelOptions(options)
+    const region = SharedRegion.fromArgv(argv)
+    try {
+      return Channel.attach(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
+    } catch (err) {
+      region.intoRawFd()
+      throw err
+    }
   }
 
   /** Whether `close()` was called. */
@@ -566,16 +606,115 @@ function waitSignal(options: ChannelWaitOptions | undefined): AbortSignal | unde
   return signal
 }
 
+/** A second fd for the object that `fd` names (Linux and macOS both reopen /dev/fd/N so). */
+function reopen(fd: number): number {
+  return openSync(`/dev/fd/${fd}`, 'r+')
+}
+
+let consumeHandle: <T>(handle: ChannelHandle, use: (region: SharedRegion, doorbell: DoorbellHandle) => T) => T
+
+/**
+ * The end of a channel to hand to the peer: a doorbell end and a region (mapped here until it is
+ * handed over). Give its fds to a child (`spawnChannel` does) and close it, or open it here with
+ * `Channel.fromHandle()`. Its fds are close-on-exec.
+ */
+export class ChannelHandle {
+  #doorbell: DoorbellHandle
+  #region: SharedRegion
+  #open = true
+
+  static {
+    consumeHandle = (handle, use) => {
+      if (!handle.#open) throw closedError()
+      const result = use(handle.#region, handle.#doorbell)
+      handle.#open = false
+      return result
+    }
+  }
+
+  /** @internal */
+  constructor(token: symbol, doorbell: DoorbellHandle, region: SharedRegion) {
+    if (token !== constructing) {
+      throw codedError(new TypeError('Illegal constructor: use Channel.createPair()'), 'ERR_ILLEGAL_CONSTRUCTOR')
+    }
+    this.#doorbell = doorbell
+    this.#region = region
+  }
+
+  /** The doorbell end's fd, for `--doorbell-fd`; -1 once closed or handed over. */
+  get doorbellFd(): number {
+    return this.#open ? this.#doorbell.fd : -1
+  }
+
+  /** The region's fd, for `--region-fd`; -1 once closed or handed over. */
+  get regionFd(): number {
+    return this.#open ? this.#region.fd : -1
+  }
+
+  /** Whether it was closed, consumed by `Channel.fromHandle()` or let go of by `intoRawFds()`. */
+  get closed(): boolean {
+    return !this.#open
+  }
+
+  /**
+   * Lets go of both fds without closing them, as the doorbell handle's `intoRawFd()`: the caller
+   * owns them (for a child started by hand, or a worker). Throws `ERR_DOORBELL_CLOSED` once closed.
+   */
+  intoRawFds(): { doorbellFd: number; regionFd: number } {
+    if (!this.#open) throw closedError()
+    this.#open = false
+    return { doorbellFd: (this.#doorbell as unknown as { intoRawFd(): number }).intoRawFd(), regionFd: this.#region.intoRawFd() }
+  }
+
+  /** Closes both fds (the region is unmapped here). Idempotent. */
+  close(): void {
+    if (!this.#open) return
+    this.#open = false
+    this.#doorbell.close()
+    this.#region.close()
+  }
+
+  /** Closes the handle, so that `using handle = ...` works. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
+
+/** @internal {@link Channel.createPair} with every index starting at `start` (r[layout.init]): tests go past 2^32 so. */
+export function createPairAt(options: ChannelOptions | undefined, start: number): [Channel, ChannelHandle] {
+  const { capacity, spin } = channelOptions(options)
+  const region = SharedRegion.create(regionSize(capacity))
+  let guestRegion: SharedRegion | undefined
+  let doorbells: [Doorbell, DoorbellHandle] | undefined
+  try {
+    initRegion(region.buffer, capacity, start)
+    guestRegion = SharedRegion.fromRawFd(reopen(region.fd))
+    doorbells = Doorbell.createPair()
+    const [doorbell, guestDoorbell] = doorbells
+    const host = Channel.attach(region, () => doorbell, true, spin)
+    return [host, new ChannelHandle(constructing, guestDoorbell, guestRegion)]
+  } catch (err) {
+    region.close()
+    guestRegion?.close()
+    doorbells?.[0].close()
+    doorbells?.[1].close()
+    throw err
+  }
+}
+
 /**
  * @internal Two channels over one ArrayBuffer in this process, joined by a doorbell pair: the ring
  * without a region, for tests. `start` is the value of every index at the start (r[layout.init]).
  */
-export function createLocalPair(options?: ChannelOptions, start = 0): [Channel, Channel] {
+export function createLocalPair(options?: ChannelOptions, start = 0): [Channel, Channel, ArrayBuffer] {
   const { capacity, spin } = channelOptions(options)
   const buffer = new ArrayBuffer(regionSize(capacity))
   initRegion(buffer, capacity, start)
   const memory: ChannelMemory = { buffer, close() {} }
   const [hostBell, guestEnd] = Doorbell.createPair()
-  const guestBell = Doorbell.fromHandle(guestEnd as DoorbellHandle)
-  return [Channel.attach(memory, hostBell, true, spin), Channel.attach(memory, guestBell, false, spin)]
+  return [
+    Channel.attach(memory, () => hostBell, true, spin),
+    Channel.attach(memory, () => Doorbell.fromHandle(guestEnd), false, spin),
+    buffer,
+  ]
 }

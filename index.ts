@@ -1,6 +1,6 @@
 // The public API: every export of the package, by concern.
 export { AbortError } from './errors'
-export { Channel, type ChannelOptions, type ChannelWaitOptions } from './channel'
+export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './channel'
 export {
   ARG_NAME,
   Doorbell,
@@ -13,4 +13,4 @@ export {
   validateFd,
 } from './doorbell'
 export { SharedRegion } from './region'
-export { type SpawnedGuest, spawn } from './spawn'
+export { type SpawnedChannel, type SpawnedGuest, spawn, spawnChannel } from './spawn'

@@ -1,8 +1,10 @@
 import { spawn as spawnChild } from 'node:child_process'
 import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process'
 
+import { Channel, type ChannelOptions } from './channel'
 import { ARG_NAME, Doorbell } from './doorbell'
 import { invalidArgType, invalidArgValue } from './errors'
+import { REGION_ARG_NAME } from './region'
 
 /** What {@link spawn} returns. */
 export interface SpawnedGuest {
@@ -55,5 +57,44 @@ export function spawn(
     throw err
   } finally {
     guest.close()
+  }
+}
+
+/** What {@link spawnChannel} returns. */
+export interface SpawnedChannel {
+  /** The child process, as `child_process.spawn` returns it. */
+  child: ChildProcess
+  /** The host's side of the channel; the child opens its side with `Channel.fromArgv()`. */
+  channel: Channel
+}
+
+/**
+ * Starts `command` with a channel: the child gets the doorbell end as its fd 3 and the region as
+ * its fd 4, with `--doorbell-fd 3 --region-fd 4` after `args`, and opens its side with
+ * `Channel.fromArgv()`. `options` are child_process.spawn's (`stdio` may name fds 0-2) and
+ * {@link ChannelOptions}. The parent's copies of the child's fds are closed.
+ */
+export function spawnChannel(
+  command: string,
+  args: readonly string[] = [],
+  options: SpawnOptions & ChannelOptions = {},
+): SpawnedChannel {
+  if (!Array.isArray(args)) throw invalidArgType('args', 'an array of strings', args)
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options)
+  const { capacity, spin, ...spawnOptions } = options
+  const stdio = stdioForFds0to2(spawnOptions.stdio)
+  const [channel, handle] = Channel.createPair({ capacity, spin })
+  try {
+    const child = spawnChild(
+      command,
+      [...args, ARG_NAME, String(GUEST_FD), REGION_ARG_NAME, String(GUEST_FD + 1)],
+      { ...spawnOptions, stdio: [...stdio, handle.doorbellFd, handle.regionFd] },
+    )
+    return { child, channel }
+  } catch (err) {
+    channel.close()
+    throw err
+  } finally {
+    handle.close()
   }
 }
