@@ -13,4 +13,4 @@ export {
   validateFd,
 } from './doorbell'
 export { SharedRegion } from './region'
-export { type SpawnedChannel, type SpawnedGuest, spawn, spawnChannel } from './spawn'
+export { type SpawnGuestOptions, type SpawnedChannel, type SpawnedGuest, spawn, spawnChannel } from './spawn'
