@@ -1,5 +1,6 @@
 // The public API: every export of the package, by concern.
 export { AbortError } from './errors'
+export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './channel'
 export {
   ARG_NAME,
   Doorbell,
@@ -11,4 +12,5 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
-export { type SpawnedGuest, spawn } from './spawn'
+export { SharedRegion } from './region'
+export { type SpawnGuestOptions, type SpawnedChannel, type SpawnedGuest, spawn, spawnChannel } from './spawn'

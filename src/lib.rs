@@ -5,4 +5,5 @@
 
 pub mod binding;
 pub mod doorbell;
+pub mod region;
 mod uv;

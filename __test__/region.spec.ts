@@ -1,0 +1,440 @@
+// SharedRegion: memory shared with real child processes (Node and Rust guests) and worker threads.
+import { spawn as spawnChild } from 'node:child_process'
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readlinkSync, unlinkSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
+import { inspect } from 'node:util'
+import { Worker } from 'node:worker_threads'
+
+import test, { type ExecutionContext } from 'ava'
+import { Doorbell, SharedRegion, spawn } from 'shm-doorbell'
+
+import { exitOf, fixture, openFdCount, runNode, within } from './helpers.ts'
+
+interface Layout {
+  COUNTER: number
+  LOCK: number
+  HOST_STEP: number
+  GUEST_STEP: number
+  hostByte(i: number): number
+  guestByte(i: number): number
+  stepped(words: Int32Array, mine: number, theirs: number, count: number, call: () => void): void
+}
+const { COUNTER, LOCK, HOST_STEP, GUEST_STEP, hostByte, guestByte, stepped } = createRequire(import.meta.url)(
+  './fixtures/region-layout.cjs',
+) as Layout
+
+const rustGuest = resolve('target/debug/examples/rust-guest')
+const nodeGuest = fixture('region-guest.cjs')
+const PAGE = 4096
+const MAX_FD = 2 ** 31 - 1
+
+function writePattern(bytes: Uint8Array, from = 0): void {
+  for (let i = from; i < bytes.length; i++) bytes[i] = hostByte(i)
+}
+
+function mismatches(bytes: Uint8Array, byte: (i: number) => number): number {
+  let count = 0
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== byte(i)) count++
+  return count
+}
+
+/** Starts a guest with a doorbell and `region`, and collects its output. */
+function startGuest(command: string, args: string[], region: SharedRegion) {
+  const { child, doorbell } = spawn(command, args, { region, stdio: ['ignore', 'pipe', 'inherit'] })
+  return { doorbell, exit: exitOf(child) }
+}
+
+/** What the path of an open fd is, or undefined once it is closed. */
+function fdTarget(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`)
+  } catch {
+    return undefined
+  }
+}
+
+const guests = { Node: [process.execPath, nodeGuest], Rust: [rustGuest] } as const
+
+for (const [name, [command, ...script]] of Object.entries(guests)) {
+  const mode = name === 'Node' ? 'pattern' : 'region'
+  test(`a ${name} guest finds the host's pattern in the region and its writes reach the host`, async (t) => {
+    const region = SharedRegion.create(PAGE * 256 + 1)
+    t.is(region.size, PAGE * 257)
+    const bytes = new Uint8Array(region.buffer)
+    writePattern(bytes)
+    const { doorbell, exit } = startGuest(command, [...script, mode], region)
+    const { code, stdout } = await within(exit, 'guest exit')
+    t.is(code, 0)
+    t.deepEqual(JSON.parse(stdout), { size: region.size, mismatches: 0 })
+    t.is(mismatches(bytes, guestByte), 0)
+    doorbell.close()
+    region.close()
+  })
+}
+
+/**
+ * Runs `count` calls of `call` here, in step with a guest that runs its own in `mode`, on one
+ * region: both processes work on the counter at the same time. Returns the counter and the time.
+ */
+async function inStepWithGuest(
+  t: ExecutionContext,
+  [command, ...script]: readonly string[],
+  mode: string,
+  count: number,
+  call: (words: Int32Array) => void,
+): Promise<{ counter: number; ms: number }> {
+  using region = SharedRegion.create(PAGE)
+  const words = new Int32Array(region.buffer)
+  const { doorbell, exit } = startGuest(command, [...script, mode, String(count)], region)
+  using _doorbell = doorbell
+  await within(doorbell.wait(), 'the guest mapped the region')
+  const started = performance.now()
+  stepped(words, HOST_STEP, GUEST_STEP, count, () => call(words))
+  const { code, stdout } = await within(exit, 'guest exit')
+  const ms = performance.now() - started
+  t.is(code, 0)
+  t.is(JSON.parse(stdout).added, count)
+  return { counter: Atomics.load(words, COUNTER), ms }
+}
+
+for (const [name, guest] of Object.entries(guests)) {
+  const mode = name === 'Node' ? 'add' : 'region-add'
+  test.serial(
+    `Atomics.add from this process and a ${name} guest, a million times each, ends at exactly two million`,
+    async (t) => {
+      const { counter, ms } = await inStepWithGuest(t, guest, mode, 1_000_000, (words) =>
+        Atomics.add(words, COUNTER, 1),
+      )
+      t.is(counter, 2_000_000)
+      t.log(`2,000,000 Atomics.add in ${ms.toFixed(0)} ms (${((ms * 1e6) / 2_000_000).toFixed(1)} ns each, both sides)`)
+    },
+  )
+}
+
+test.serial('a compareExchange spin lock guards a counter that two processes increment non-atomically', async (t) => {
+  const count = 250_000
+  const { counter, ms } = await inStepWithGuest(t, guests.Node, 'lock', count, (words) => {
+    while (Atomics.compareExchange(words, LOCK, 0, 1) !== 0);
+    words[COUNTER] = words[COUNTER] + 1
+    Atomics.store(words, LOCK, 0)
+  })
+  t.is(counter, 2 * count)
+  t.log(`${2 * count} locked increments in ${ms.toFixed(0)} ms`)
+})
+
+test("a guest's ftruncate on the region's fd fails with EPERM, and the host keeps reading its whole region", async (t) => {
+  const region = SharedRegion.create(PAGE * 64)
+  const bytes = new Uint8Array(region.buffer)
+  writePattern(bytes)
+  const { doorbell, exit } = startGuest(process.execPath, [nodeGuest, 'truncate'], region)
+  const { code, stdout } = await within(exit, 'guest exit')
+  t.is(code, 0)
+  t.deepEqual(JSON.parse(stdout), { codes: { shrink: 'EPERM', zero: 'EPERM', grow: 'EPERM' }, size: region.size })
+  t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
+  t.is(mismatches(bytes, hostByte), 0)
+  t.is(fstatSync(region.fd).size, PAGE * 64)
+  doorbell.close()
+  region.close()
+})
+
+test('spawn gives the child the region as fd 4 with --region-fd 4 right after the doorbell flag', async (t) => {
+  using region = SharedRegion.create(1)
+  const { child, doorbell } = spawn(
+    process.execPath,
+    ['-e', 'console.log(JSON.stringify(process.argv.slice(1), null, 0))', 'arg'],
+    { region, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const { stdout } = await within(exitOf(child), 'child exit')
+  t.deepEqual(JSON.parse(stdout), ['arg', '--doorbell-fd', '3', '--region-fd', '4'])
+  t.false(region.closed, "the host's region stays open")
+  doorbell.close()
+})
+
+test('spawn refuses a region option that is not an open SharedRegion, and starts nothing', (t) => {
+  const before = openFdCount()
+  for (const region of [{}, 4, 'region', new ArrayBuffer(8)]) {
+    t.throws(() => spawn(process.execPath, ['-e', ''], { region: region as SharedRegion }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
+  }
+  const closed = SharedRegion.create(1)
+  closed.close()
+  t.throws(() => spawn(process.execPath, ['-e', ''], { region: closed }), { code: 'ERR_DOORBELL_CLOSED' })
+  t.is(openFdCount(), before)
+})
+
+test('close() detaches the buffer: live views of every kind read as empty, and nothing crashes', (t) => {
+  const region = SharedRegion.create(PAGE)
+  const { buffer } = region
+  const views = [
+    new Uint8Array(buffer),
+    new Uint8ClampedArray(buffer),
+    new Int8Array(buffer),
+    new Uint16Array(buffer, 2),
+    new Int16Array(buffer),
+    new Uint32Array(buffer),
+    new Int32Array(buffer, 4, 10),
+    new Float32Array(buffer),
+    new Float64Array(buffer),
+    new BigInt64Array(buffer),
+    new BigUint64Array(buffer),
+    Buffer.from(buffer),
+  ]
+  const dataView = new DataView(buffer)
+  for (const view of views) view[1] = view instanceof BigInt64Array || view instanceof BigUint64Array ? 1n : 1
+  t.is(dataView.getUint8(8), 1)
+  region.close()
+  t.is(buffer.byteLength, 0)
+  t.is(region.buffer, buffer)
+  for (const view of views) {
+    const kind = view.constructor.name
+    t.is(view.length, 0, kind)
+    t.is(view.byteLength, 0, kind)
+    t.is(view[0], undefined, kind)
+    t.is(view[1], undefined, kind)
+    view[1] = view instanceof BigInt64Array || view instanceof BigUint64Array ? 2n : 2
+    t.is(view[1], undefined, kind)
+  }
+  t.throws(() => Atomics.load(views[6] as Int32Array, 0), { instanceOf: TypeError })
+  t.throws(() => Atomics.add(views[6] as Int32Array, 0, 1), { instanceOf: TypeError })
+  t.throws(() => dataView.getUint8(0), { instanceOf: TypeError })
+  t.throws(() => new Uint8Array(buffer), { instanceOf: TypeError })
+})
+
+test('close() is idempotent and intoRawFd hands the fd over: detached, closed, fd -1, the fd still open', (t) => {
+  const region = SharedRegion.create(PAGE)
+  new Uint8Array(region.buffer)[0] = 42
+  const fd = region.intoRawFd()
+  t.true(fdTarget(fd)?.includes('shm-doorbell-region'))
+  t.is(region.fd, -1)
+  t.true(region.closed)
+  t.is(region.buffer.byteLength, 0)
+  t.throws(() => region.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
+  region.close()
+  const adopted = SharedRegion.fromRawFd(fd)
+  t.is(adopted.fd, fd)
+  t.is(new Uint8Array(adopted.buffer)[0], 42)
+  adopted.close()
+  adopted.close()
+  t.is(fdTarget(fd), undefined)
+  t.is(adopted.fd, -1)
+  t.throws(() => adopted.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
+})
+
+test('using closes the region at the end of the block', (t) => {
+  let seen: SharedRegion
+  {
+    using region = SharedRegion.create(1)
+    seen = region
+    t.false(region.closed)
+  }
+  t.true(seen.closed)
+})
+
+test('util.inspect shows fd, size and closed', (t) => {
+  const region = SharedRegion.create(100)
+  t.is(inspect(region), `SharedRegion { fd: ${region.fd}, size: ${PAGE}, closed: false }`)
+  region.close()
+  t.is(inspect(region), `SharedRegion { fd: -1, size: ${PAGE}, closed: true }`)
+  t.is(inspect({ region }, { depth: 0 }), '{ region: [SharedRegion] }')
+})
+
+test('a region is zero-filled, sized in whole pages, and its MAX_SIZE is at least 1 TiB', (t) => {
+  using region = SharedRegion.create(PAGE + 1)
+  t.is(region.size, 2 * PAGE)
+  t.is(region.buffer.byteLength, 2 * PAGE)
+  t.true(new Uint8Array(region.buffer).every((byte) => byte === 0))
+  t.true(SharedRegion.MAX_SIZE >= 2 ** 40)
+})
+
+test('the SharedRegion constructor is not public', (t) => {
+  const Constructor = SharedRegion as unknown as new () => SharedRegion
+  t.throws(() => new Constructor(), { code: 'ERR_ILLEGAL_CONSTRUCTOR' })
+})
+
+test('SharedRegion.create rejects a size that is not a number with ERR_INVALID_ARG_TYPE', (t) => {
+  for (const size of ['4096', null, undefined, {}, [], 4096n, true, Symbol('size')]) {
+    t.throws(() => SharedRegion.create(size as unknown as number), {
+      instanceOf: TypeError,
+      code: 'ERR_INVALID_ARG_TYPE',
+    })
+  }
+})
+
+test('SharedRegion.create rejects 0, negative, fractional, NaN, infinite and above-MAX_SIZE sizes with ERR_OUT_OF_RANGE', (t) => {
+  for (const size of [0, -0, -1, 0.5, 1.5, NaN, Infinity, -Infinity, SharedRegion.MAX_SIZE + 1, 2 ** 53]) {
+    t.throws(() => SharedRegion.create(size), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  }
+})
+
+test('SharedRegion.fromRawFd rejects bad fd arguments as the doorbell does', (t) => {
+  for (const fd of ['3', null, undefined, {}, 3n]) {
+    t.throws(() => SharedRegion.fromRawFd(fd as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+  for (const fd of [-1, 1.5, NaN, MAX_FD + 1]) {
+    t.throws(() => SharedRegion.fromRawFd(fd), { code: 'ERR_OUT_OF_RANGE' })
+  }
+  const err = t.throws(() => SharedRegion.fromRawFd(MAX_FD), { code: 'EBADF' })
+  t.is((err as NodeJS.ErrnoException).errno, -9)
+})
+
+/** Asserts that fromRawFd refuses `fd` with `code` and leaves it open and as it was. */
+function refusesAndLeavesAsItWas(t: ExecutionContext, fd: number, code: string): void {
+  const before = fstatSync(fd)
+  const target = fdTarget(fd)
+  t.throws(() => SharedRegion.fromRawFd(fd), { code })
+  const after = fstatSync(fd)
+  t.is(fdTarget(fd), target)
+  t.is(after.ino, before.ino)
+  t.is(after.size, before.size)
+}
+
+test.serial(
+  'SharedRegion.fromRawFd refuses a file, a directory and a device as not shared memory, and leaves them open',
+  (t) => {
+    const before = openFdCount()
+    for (const [path, flags] of [
+      ['package.json', 'r+'],
+      ['.', 'r'],
+      ['/dev/zero', 'r+'],
+    ]) {
+      const fd = openSync(path, flags)
+      refusesAndLeavesAsItWas(t, fd, 'ERR_DOORBELL_NOT_SHARED_MEMORY')
+      closeSync(fd)
+    }
+    t.is(openFdCount(), before)
+  },
+)
+
+test.serial(
+  'SharedRegion.fromRawFd refuses shared memory that is not sealed against shrinking, and leaves it as it was',
+  (t) => {
+    const path = `/dev/shm/shm-doorbell-test-${process.pid}`
+    const fd = openSync(path, 'w+')
+    unlinkSync(path)
+    ftruncateSync(fd, PAGE)
+    refusesAndLeavesAsItWas(t, fd, 'ERR_DOORBELL_REGION_NOT_SEALED')
+    closeSync(fd)
+  },
+)
+
+/** A memfd made by a Python child with `size` bytes and `seals`, reopened here through /proc. */
+async function pythonMemfd(size: number, seals: string): Promise<{ fd: number; done: () => void }> {
+  const script = [
+    'import fcntl, os, sys',
+    "fd = os.memfd_create('peer', os.MFD_ALLOW_SEALING)",
+    `os.ftruncate(fd, ${size})`,
+    `fcntl.fcntl(fd, fcntl.F_ADD_SEALS, ${seals})`,
+    'print(fd, flush=True)',
+    'sys.stdin.read()',
+  ].join('\n')
+  const child = spawnChild('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exit = exitOf(child)
+  const line = await within(
+    new Promise<string>((resolveLine, reject) => {
+      child.stdout!.once('data', (chunk: Buffer) => resolveLine(chunk.toString()))
+      exit.then((result) => reject(new Error(`python3 exited: ${JSON.stringify(result)}`)), reject)
+    }),
+    'python3 made a memfd',
+  )
+  const fd = openSync(`/proc/${child.pid}/fd/${line.trim()}`, 'r+')
+  return { fd, done: () => child.stdin!.end() }
+}
+
+test.serial(
+  'SharedRegion.fromRawFd refuses an empty memfd, sealed or not, and maps a peer memfd sealed only against shrinking',
+  async (t) => {
+    const empty = await pythonMemfd(0, 'fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW')
+    refusesAndLeavesAsItWas(t, empty.fd, 'ERR_DOORBELL_REGION_EMPTY')
+    closeSync(empty.fd)
+    empty.done()
+    const unsealed = await pythonMemfd(PAGE, '0')
+    refusesAndLeavesAsItWas(t, unsealed.fd, 'ERR_DOORBELL_REGION_NOT_SEALED')
+    closeSync(unsealed.fd)
+    unsealed.done()
+    const odd = await pythonMemfd(100, 'fcntl.F_SEAL_SHRINK')
+    const region = SharedRegion.fromRawFd(odd.fd)
+    t.is(region.size, 100)
+    t.is(region.buffer.byteLength, 100)
+    region.close()
+    t.is(fdTarget(odd.fd), undefined)
+    odd.done()
+  },
+)
+
+test.serial(
+  'SharedRegion.fromRawFd refuses an fd that another region or a doorbell owns with ERR_DOORBELL_FD_IN_USE',
+  (t) => {
+    const region = SharedRegion.create(PAGE)
+    t.throws(() => SharedRegion.fromRawFd(region.fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.false(region.closed)
+    new Uint8Array(region.buffer)[0] = 1
+    const [doorbell, handle] = Doorbell.createPair()
+    t.throws(() => SharedRegion.fromRawFd(doorbell.fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    t.throws(() => Doorbell.fromRawFd(region.fd), { code: 'ERR_DOORBELL_FD_IN_USE' })
+    doorbell.close()
+    handle.close()
+    region.close()
+  },
+)
+
+test.serial('SharedRegion.fromRawFd refuses a read-only fd with EACCES and leaves it open', (t) => {
+  using region = SharedRegion.create(PAGE)
+  const readOnly = openSync(`/proc/self/fd/${region.fd}`, 'r')
+  const err = t.throws(() => SharedRegion.fromRawFd(readOnly), { code: 'EACCES' })
+  t.is((err as NodeJS.ErrnoException).syscall, 'mmap')
+  t.truthy(fdTarget(readOnly))
+  closeSync(readOnly)
+})
+
+test('SharedRegion.fromArgv takes --region-fd N or --region-fd=N, the last one wins', (t) => {
+  using region = SharedRegion.create(PAGE)
+  new Uint8Array(region.buffer)[0] = 9
+  for (const argv of [
+    ['node', 'guest.js', '--region-fd', 'x', '--region-fd', '{fd}'],
+    ['node', 'guest.js', '--region-fd=7', '--region-fd={fd}'],
+  ]) {
+    const fd = openSync(`/proc/self/fd/${region.fd}`, 'r+')
+    const adopted = SharedRegion.fromArgv(argv.map((arg) => arg.replace('{fd}', String(fd))))
+    t.is(adopted.fd, fd)
+    t.is(new Uint8Array(adopted.buffer)[0], 9)
+    adopted.close()
+  }
+  t.throws(() => SharedRegion.fromArgv(['node', 'guest.js']), { code: 'ERR_MISSING_ARGS' })
+  t.throws(() => SharedRegion.fromArgv(['node', '--region-fd', '-1']), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => SharedRegion.fromArgv('--region-fd 3' as unknown as string[]), { code: 'ERR_INVALID_ARG_TYPE' })
+})
+
+/** Runs the limits fixture in a child under `ulimit` `limit` (a bash ulimit option and value). */
+async function underLimit(limit: string, mode: string) {
+  const { code, stdout, stderr } = await within(
+    exitOf(
+      spawnChild(
+        'bash',
+        ['-c', `ulimit ${limit} && exec "$@"`, 'bash', process.execPath, fixture('region-limits.cjs'), mode],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
+    ),
+    `the ${mode} child`,
+  )
+  if (code !== 0) throw new Error(`the ${mode} child failed (${code}): ${stderr}`)
+  return JSON.parse(stdout)
+}
+
+test('under ulimit -n 64, with the fd table full, create throws EMFILE from memfd_create and works again once fds are freed', async (t) => {
+  const report = await underLimit('-n 64', 'fds')
+  t.deepEqual(report.failure, { code: 'EMFILE', syscall: 'memfd_create' })
+  t.true(report.held > 30, `only ${report.held} fds filled the table`)
+  t.is(report.freed, report.before, 'the failed create left no fd behind')
+  t.is(report.again, 'created')
+})
+
+test('under ulimit -v, a region larger than the address space left throws ENOMEM from mmap and leaks no fd', async (t) => {
+  const report = await underLimit('-v 4194304', 'memory')
+  t.deepEqual(report.failure, { code: 'ENOMEM', syscall: 'mmap', errno: -12 })
+  t.is(report.fdsAfter, report.fdsBefore)
+  t.is(report.again, 'created')
+})

@@ -1,0 +1,247 @@
+//! The shared region's napi surface over [`crate::region`].
+//!
+//! A region's memory reaches JS as one external ArrayBuffer over the mapping, never a copy. Its
+//! lifetime is the user's to end: an open region is never unmapped or closed by garbage
+//! collection. `close()` (or `intoRawFd()`, or the end of the thread's environment) detaches the
+//! ArrayBuffer first, so that every view over it reads as empty, then unmaps. Should a detach ever
+//! fail, the mapping is left to the ArrayBuffer's finalizer, which runs only once nothing in JS can
+//! reach the memory; whichever of the two comes first unmaps, and only once.
+
+use std::cell::RefCell;
+use std::os::raw::c_void;
+use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::Unknown;
+use napi::{sys, Env};
+use napi_derive::napi;
+
+use crate::region::{self, Mapping, Refusal, SharedRegion};
+
+use super::{check, coded, os_error, Claimed, Error, FdClaim, Result};
+
+/// The largest region, in bytes.
+#[napi]
+pub const REGION_MAX_SIZE: f64 = region::MAX_SIZE as f64;
+
+/// A mapping shared by the open region and its ArrayBuffer's finalizer: `None` once unmapped.
+type SharedMapping = Arc<Mutex<Option<Mapping>>>;
+
+/// An open region: the claimed fd, the mapping and the ArrayBuffer over it (a strong reference,
+/// so that the buffer lives as long as the region is open).
+struct Open {
+  fd: Claimed<OwnedFd>,
+  mapping: SharedMapping,
+  buffer: sys::napi_ref,
+}
+
+/// The region's state. Besides the JS object, the environment's cleanup hook holds a share while
+/// the region is open, so that a region whose JS object is collected stays open until the thread
+/// ends.
+struct State {
+  env: sys::napi_env,
+  open: RefCell<Option<Open>>,
+  size: usize,
+}
+
+/// One mapping of a shared-memory object, with its fd.
+#[napi]
+pub struct NativeRegion {
+  state: Rc<State>,
+}
+
+#[napi]
+impl NativeRegion {
+  /// Creates an anonymous shared-memory object of `size` bytes, rounded up to the page size.
+  #[napi(factory)]
+  pub fn create(env: Env, size: f64) -> Result<Self> {
+    let region = SharedRegion::create_traced(size as usize).map_err(traced_error)?;
+    let (mapping, fd) = region.into_parts();
+    Self::open(env, mapping, Claimed::fresh(fd))
+  }
+
+  /// Maps the object that `fd` names, taking ownership of `fd` on success only.
+  #[napi(factory)]
+  pub fn from_raw_fd(env: Env, fd: i32) -> Result<Self> {
+    let claim = FdClaim::new(fd)?;
+    // SAFETY: fd is claimed by nothing else here; on failure from_fd_traced gives it back, and it
+    // is let go of without being closed.
+    let owned = unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(fd) };
+    match SharedRegion::from_fd_traced(owned) {
+      Ok(region) => {
+        let (mapping, owner) = region.into_parts();
+        Self::open(env, mapping, Claimed { owner, claim })
+      }
+      Err((err, owned)) => {
+        let _ = owned.into_raw_fd();
+        Err(traced_error(err))
+      }
+    }
+  }
+
+  fn open(env: Env, mapping: Mapping, fd: Claimed<OwnedFd>) -> Result<Self> {
+    let env = env.raw();
+    let size = mapping.len();
+    let (data, len) = (mapping.as_ptr() as *mut c_void, mapping.len());
+    let mapping: SharedMapping = Arc::new(Mutex::new(Some(mapping)));
+    let hint = Arc::into_raw(Arc::clone(&mapping)) as *mut c_void;
+    let mut value = ptr::null_mut();
+    let status = unsafe {
+      sys::napi_create_external_arraybuffer(env, data, len, Some(finalize_buffer), hint, &mut value)
+    };
+    if status != sys::Status::napi_ok {
+      // The finalizer was not registered: take its share back (the mapping and fd go with it).
+      drop(unsafe { Arc::from_raw(hint as *const Mutex<Option<Mapping>>) });
+      return Err(if status == sys::Status::napi_no_external_buffers_allowed {
+        coded(
+          "ERR_DOORBELL_NO_EXTERNAL_BUFFERS",
+          "this runtime does not allow external ArrayBuffers (a V8 sandbox, as in Electron), \
+           so shared memory cannot be seen from JS without a copy"
+            .to_string(),
+        )
+      } else {
+        check(status).unwrap_err()
+      });
+    }
+    let mut buffer = ptr::null_mut();
+    if let Err(err) = check(unsafe { sys::napi_create_reference(env, value, 1, &mut buffer) }) {
+      detach_and_unmap(env, value, &mapping);
+      return Err(err);
+    }
+    let state = Rc::new(State {
+      env,
+      open: RefCell::new(Some(Open {
+        fd,
+        mapping,
+        buffer,
+      })),
+      size,
+    });
+    let hook = Rc::into_raw(Rc::clone(&state)) as *mut c_void;
+    let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(on_env_cleanup), hook) };
+    if let Err(err) = check(status) {
+      drop(unsafe { Rc::from_raw(hook as *const State) });
+      state.shut_down();
+      return Err(err);
+    }
+    Ok(Self { state })
+  }
+
+  /// The fd, or -1 once closed or handed over.
+  #[napi(getter)]
+  pub fn fd(&self) -> i32 {
+    self
+      .state
+      .open
+      .borrow()
+      .as_ref()
+      .map_or(-1, |open| open.fd.owner.as_raw_fd())
+  }
+
+  /// Bytes mapped (still the mapping's size once closed).
+  #[napi(getter)]
+  pub fn size(&self) -> f64 {
+    self.state.size as f64
+  }
+
+  /// The ArrayBuffer over the mapping; throws `ERR_DOORBELL_CLOSED` once closed.
+  #[napi]
+  pub fn buffer(&self) -> Result<Unknown<'static>> {
+    let open = self.state.open.borrow();
+    let open = open.as_ref().ok_or_else(region_closed_error)?;
+    let mut value = ptr::null_mut();
+    check(unsafe { sys::napi_get_reference_value(self.state.env, open.buffer, &mut value) })?;
+    Ok(unsafe { Unknown::from_raw_unchecked(self.state.env, value) })
+  }
+
+  /// Detaches the ArrayBuffer, unmaps and closes the fd; idempotent.
+  #[napi]
+  pub fn close(&self) {
+    if let Some(fd) = self.state.close() {
+      drop(fd);
+    }
+  }
+
+  /// Detaches the ArrayBuffer and unmaps, and lets go of the fd without closing it.
+  #[napi]
+  pub fn into_raw_fd(&self) -> Result<i32> {
+    let Claimed { owner, claim } = self.state.close().ok_or_else(region_closed_error)?;
+    let fd = owner.into_raw_fd();
+    drop(claim);
+    Ok(fd)
+  }
+}
+
+impl State {
+  /// Ends the region, for a call from JS: removes the cleanup hook and drops its share. Returns
+  /// the fd to close or hand over, or `None` if already closed.
+  fn close(self: &Rc<Self>) -> Option<Claimed<OwnedFd>> {
+    let fd = self.shut_down()?;
+    let hook = Rc::as_ptr(self) as *mut c_void;
+    let status = unsafe { sys::napi_remove_env_cleanup_hook(self.env, Some(on_env_cleanup), hook) };
+    if status == sys::Status::napi_ok {
+      // SAFETY: the hook's share, made by open; the hook is gone, so nothing else takes it.
+      drop(unsafe { Rc::from_raw(hook as *const State) });
+    }
+    Some(fd)
+  }
+
+  /// Detaches the buffer, unmaps and lets go of the buffer's reference; the fd is the caller's.
+  fn shut_down(&self) -> Option<Claimed<OwnedFd>> {
+    let Open {
+      fd,
+      mapping,
+      buffer,
+    } = self.open.borrow_mut().take()?;
+    let mut value = ptr::null_mut();
+    let status = unsafe { sys::napi_get_reference_value(self.env, buffer, &mut value) };
+    if status == sys::Status::napi_ok && !value.is_null() {
+      detach_and_unmap(self.env, value, &mapping);
+    }
+    unsafe { sys::napi_delete_reference(self.env, buffer) };
+    Some(fd)
+  }
+}
+
+/// Detaches `buffer` and, only if that worked, unmaps at once; otherwise the finalizer unmaps.
+fn detach_and_unmap(env: sys::napi_env, buffer: sys::napi_value, mapping: &SharedMapping) {
+  if unsafe { sys::napi_detach_arraybuffer(env, buffer) } == sys::Status::napi_ok {
+    unmap(mapping);
+  }
+}
+
+fn unmap(mapping: &SharedMapping) {
+  let taken = mapping
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
+    .take();
+  drop(taken);
+}
+
+/// The ArrayBuffer's finalizer: nothing in JS reaches the memory any more.
+unsafe extern "C" fn finalize_buffer(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+  // SAFETY: the share that open gave the finalizer; runs once.
+  let mapping = unsafe { Arc::from_raw(hint as *const Mutex<Option<Mapping>>) };
+  unmap(&mapping);
+}
+
+unsafe extern "C" fn on_env_cleanup(state: *mut c_void) {
+  // SAFETY: the hook's share, made by open; close removes the hook before dropping it.
+  let state = unsafe { Rc::from_raw(state as *const State) };
+  drop(state.shut_down());
+}
+
+fn region_closed_error() -> Error {
+  coded("ERR_DOORBELL_CLOSED", "The region is closed".to_string())
+}
+
+/// An error of the core: a refusal with its code, or an errno failure with its call.
+fn traced_error((err, syscall): (std::io::Error, &'static str)) -> Error {
+  match Refusal::of(&err) {
+    Some(refusal) => coded(refusal.code(), err.to_string()),
+    None if err.raw_os_error().is_some() => os_error(err, syscall),
+    None => coded("ERR_OUT_OF_RANGE", err.to_string()),
+  }
+}
