@@ -88,8 +88,7 @@ const modes = {
   },
   /** Answers each channel message with the same message until the host is gone; argv[3]: spin, µs. */
   async channelEcho() {
-    const channel = shm.Channel.fromArgv()
-    channel.spin = Number(process.argv[3] ?? 0)
+    const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })
     for (;;) {
       let message
       try {

@@ -182,24 +182,35 @@ export function renderTables(results) {
 const sizeName = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`)
 
 /** The one-way streaming tables: throughput per scenario and size, and syscalls per message. */
-function streamingTables({ throughput, syscallsPerMessage: calls, settings }) {
+function streamingTables({ throughput, syscallsPerMessage: calls, syscallsPerMessageByPerf: perfCalls, settings }) {
   if (!throughput) return []
-  const callsOf = (id, size) => {
-    if (!calls) return 'no strace'
-    const count = calls.find((entry) => entry.id === id && entry.size === size)
+  const countOf = (list, missing) => (id, size) => {
+    if (!list) return missing
+    const count = list.find((entry) => entry.id === id && entry.size === size)
     return count ? number(count.total, 4) : ''
   }
+  const callsOf = countOf(calls, 'no strace')
+  const perfCallsOf = countOf(perfCalls, 'no perf')
   const out = [
     `One-way streaming (each run ${number(settings.streamMs, 0)} ms after the receiver's 200 ms warm-up; median of ${settings.streamRuns} runs; MB/s of payload):`,
     '',
     table(
-      ['scenario', 'message', 'msgs/s', 'MB/s', 'syscalls per message', 'msgs/s of each run'],
+      [
+        'scenario',
+        'message',
+        'msgs/s',
+        'MB/s',
+        'syscalls per message (strace)',
+        'syscalls per message (perf)',
+        'msgs/s of each run',
+      ],
       throughput.map(({ id, label, size, msgsPerSecond, mbPerSecond, runs }) => [
         label,
         sizeName(size),
         number(msgsPerSecond, 0),
         number(mbPerSecond, 0),
         callsOf(id, size),
+        perfCallsOf(id, size),
         `${number(Math.min(...runs.map((run) => run.msgsPerSecond)), 0)}–${number(Math.max(...runs.map((run) => run.msgsPerSecond)), 0)}`,
       ]),
     ),
@@ -213,10 +224,10 @@ function streamingTables({ throughput, syscallsPerMessage: calls, settings }) {
           Math.max(...calls.map((entry) => entry.calls[a]?.calls ?? 0)) || a.localeCompare(b),
     )
     out.push(
-      `Syscalls per message while streaming (strace -f -c over both processes, a ${number(settings.straceStreamMs[1], 0)} ms run less a ${number(settings.straceStreamMs[0], 0)} ms one, over the messages between them; calls under 0.0001 per message are counted in the total only):`,
+      `Syscalls per message while streaming (strace -f -c over both processes, a ${number(settings.straceStreamMs[1], 0)} ms run less a ${number(settings.straceStreamMs[0], 0)} ms one, over the messages between them; calls under 0.0001 per message are counted in the total only; the perf rows count the same runs' length by \`perf stat -e raw_syscalls:sys_enter\`, which does not stop the processes at each syscall as strace does):`,
       '',
       table(
-        ['syscall', ...columns],
+        ['syscall (strace)', ...columns],
         [
           ...names.map((name) => [
             name,
@@ -224,6 +235,17 @@ function streamingTables({ throughput, syscallsPerMessage: calls, settings }) {
           ]),
           ['total', ...calls.map((entry) => number(entry.total, 4))],
           ['messages counted', ...calls.map((entry) => number(entry.messages, 0))],
+          ...(perfCalls
+            ? [
+                ['total by perf', ...calls.map(({ id, size }) => perfCallsOf(id, size))],
+                [
+                  'messages counted by perf',
+                  ...calls.map(({ id, size }) =>
+                    number(perfCalls.find((entry) => entry.id === id && entry.size === size)?.messages, 0),
+                  ),
+                ],
+              ]
+            : []),
         ],
       ),
       '',
