@@ -187,7 +187,8 @@ function streamingTables({ throughput, syscallsPerMessage: calls, syscallsPerMes
   const countOf = (list, missing) => (id, size) => {
     if (!list) return missing
     const count = list.find((entry) => entry.id === id && entry.size === size)
-    return count ? number(count.total, 4) : ''
+    if (!count) return ''
+    return count.error ? 'failed' : number(count.total, 4)
   }
   const callsOf = countOf(calls, 'no strace')
   const perfCallsOf = countOf(perfCalls, 'no perf')
@@ -218,10 +219,10 @@ function streamingTables({ throughput, syscallsPerMessage: calls, syscallsPerMes
   ]
   if (calls) {
     const columns = calls.map(({ id, size }) => `${id} ${sizeName(size)}`)
-    const names = [...new Set(calls.flatMap((entry) => Object.keys(entry.calls)))].sort(
+    const names = [...new Set(calls.flatMap((entry) => Object.keys(entry.calls ?? {})))].sort(
       (a, b) =>
-        Math.max(...calls.map((entry) => entry.calls[b]?.calls ?? 0)) -
-          Math.max(...calls.map((entry) => entry.calls[a]?.calls ?? 0)) || a.localeCompare(b),
+        Math.max(...calls.map((entry) => entry.calls?.[b]?.calls ?? 0)) -
+          Math.max(...calls.map((entry) => entry.calls?.[a]?.calls ?? 0)) || a.localeCompare(b),
     )
     out.push(
       `Syscalls per message while streaming (strace -f -c over both processes, a ${number(settings.straceStreamMs[1], 0)} ms run less a ${number(settings.straceStreamMs[0], 0)} ms one, over the messages between them; calls under 0.0001 per message are counted in the total only; the perf rows count the same runs' length by \`perf stat -e raw_syscalls:sys_enter\`, which does not stop the processes at each syscall as strace does):`,
@@ -231,9 +232,9 @@ function streamingTables({ throughput, syscallsPerMessage: calls, syscallsPerMes
         [
           ...names.map((name) => [
             name,
-            ...calls.map((entry) => (entry.calls[name] ? number(entry.calls[name].calls, 4) : '')),
+            ...calls.map((entry) => (entry.calls?.[name] ? number(entry.calls[name].calls, 4) : '')),
           ]),
-          ['total', ...calls.map((entry) => number(entry.total, 4))],
+          ['total', ...calls.map(({ id, size }) => callsOf(id, size))],
           ['messages counted', ...calls.map((entry) => number(entry.messages, 0))],
           ...(perfCalls
             ? [

@@ -205,6 +205,16 @@ function throughput() {
   )
 }
 
+/** A count, or `{ total: null, error }` when its runs failed: one scenario does not stop the suite. */
+function countOrError(count) {
+  try {
+    return count()
+  } catch (err) {
+    progress(`  failed: ${err.message}`)
+    return { total: null, error: err.message }
+  }
+}
+
 function syscallsWhileStreaming() {
   if (!straceAvailable()) {
     progress('strace is not available: syscalls per message are not counted (apt-get install strace)')
@@ -214,7 +224,11 @@ function syscallsWhileStreaming() {
   return STRACED_STREAMS.filter(([id]) => measured.has(id)).map(([id, size]) => {
     progress(`syscalls per message: ${id}, ${size} B, under strace -f -c`)
     const [shortMs, longMs] = STRACE_STREAM_MS
-    return { id, size, ...syscallsPerMessage((ms) => throughputCommand(id, size, ms), shortMs, longMs) }
+    return {
+      id,
+      size,
+      ...countOrError(() => syscallsPerMessage((ms) => throughputCommand(id, size, ms), shortMs, longMs)),
+    }
   })
 }
 
@@ -228,7 +242,11 @@ function syscallsWhileStreamingByPerf() {
   return STRACED_STREAMS.filter(([id]) => measured.has(id)).map(([id, size]) => {
     progress(`syscalls per message: ${id}, ${size} B, under perf stat -e raw_syscalls:sys_enter`)
     const [shortMs, longMs] = STRACE_STREAM_MS
-    return { id, size, ...syscallsPerMessageByPerf((ms) => throughputCommand(id, size, ms), shortMs, longMs) }
+    return {
+      id,
+      size,
+      ...countOrError(() => syscallsPerMessageByPerf((ms) => throughputCommand(id, size, ms), shortMs, longMs)),
+    }
   })
 }
 
