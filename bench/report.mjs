@@ -57,7 +57,7 @@ export function renderTables(results) {
         name,
         number(p50, 2),
         number(p99, 2),
-        syscalls === null ? 'no strace' : number(syscalls, 2),
+        syscalls === undefined ? 'no strace' : number(syscalls, 2),
       ]),
     ),
     '',
