@@ -1,4 +1,5 @@
-// Renders results.json as Markdown tables (printed, and pasted into the README) and as an SVG chart.
+// Renders results.json as Markdown tables (printed, and pasted into docs/benchmarks.md) and as an SVG chart.
+import { quantile } from './common.mjs'
 
 const number = (value, digits = 1) =>
   value === null || value === undefined || Number.isNaN(value)
@@ -264,16 +265,22 @@ function tickStep(max) {
   return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough)
 }
 
-/** Horizontal bars: one group per row, one bar per series; returns the SVG elements and height. */
-function barPanel({ top, title, rows, series, unit }) {
+/**
+ * Horizontal bars: one group per row, one bar per series; returns the SVG elements and height.
+ * With `clipOutliers`, a value over ten times the median of the panel's values (a p99 of seconds
+ * among microseconds) does not set the axis: its bar is cut at the edge, its label marked `»`.
+ */
+function barPanel({ top, title, rows, series, unit, clipOutliers = false }) {
   const left = 330
   const width = 400
   const barHeight = 13
   const groupGap = 10
-  const max = Math.max(...rows.flatMap((row) => series.map(({ key }) => row.values[key] ?? 0)))
+  const values = rows.flatMap((row) => series.map(({ key }) => row.values[key] ?? 0))
+  const typical = 10 * quantile([...values], 0.5)
+  const max = Math.max(...values.filter((value) => !clipOutliers || value <= typical || typical === 0))
   const step = tickStep(max)
   const axisMax = Math.ceil(max / step) * step
-  const x = (value) => left + (value / axisMax) * width
+  const x = (value) => left + (Math.min(value, axisMax) / axisMax) * width
   const parts = [`<text x="20" y="${top + 16}" class="title">${escape(title)}</text>`]
   const bars = []
   let y = top + 34
@@ -287,7 +294,7 @@ function barPanel({ top, title, rows, series, unit }) {
       if (value !== undefined) {
         bars.push(
           `<rect x="${left}" y="${y}" width="${Math.max(1, x(value) - left).toFixed(1)}" height="${barHeight - 2}" fill="${color}"/>`,
-          `<text x="${(x(value) + 4).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(number(value, value >= 100 ? 0 : value < 1 ? 2 : 1))}</text>`,
+          `<text x="${(x(value) + 4).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(`${value > axisMax ? '» ' : ''}${number(value, value >= 100 ? 0 : value < 1 ? 2 : 1)}`)}</text>`,
         )
       }
       y += barHeight
@@ -297,7 +304,7 @@ function barPanel({ top, title, rows, series, unit }) {
   for (let tick = 0; tick <= axisMax; tick += step) {
     parts.push(
       `<line x1="${x(tick)}" y1="${plotTop - 4}" x2="${x(tick)}" y2="${y - groupGap + 2}" class="grid"/>`,
-      `<text x="${x(tick)}" y="${y + 8}" class="tick" text-anchor="middle">${escape(number(tick, 0))}</text>`,
+      `<text x="${x(tick)}" y="${y + 8}" class="tick" text-anchor="middle">${escape(number(tick, step < 1 ? 1 : 0))}</text>`,
     )
   }
   parts.push(...bars)
@@ -325,6 +332,7 @@ export function renderChart(results) {
       { key: 'p99', name: 'p99', color: '#a9c4e4' },
     ],
     unit: 'µs (shorter is better)',
+    clipOutliers: true,
   })
   const panels = [latency]
   let top = 44 + latency.height
