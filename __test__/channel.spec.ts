@@ -1,6 +1,8 @@
 // Channel: the ring (docs/channel-layout.md), in this process over one region and across processes.
+import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
 
 import test from 'ava'
 import fc from 'fast-check'
@@ -389,3 +391,59 @@ test('a pending recv keeps the process alive, and not after unref()', async (t) 
     t.is(execFileSync(process.execPath, ['-e', script, mode], { encoding: 'utf8', timeout: 10_000 }), output, mode)
   }
 })
+
+// Built from examples/rust-channel-peer.rs by scripts/prepare-test.mjs: a peer on the crate's own
+// `shm_doorbell::channel::Channel`, as a guest of a Node host and as the host of a Node guest.
+const rustPeer = resolve('target/debug/examples/rust-channel-peer')
+
+test('Node host and Rust guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
+  const count = 50_000
+  const { child, channel } = spawnChannel(rustPeer, ['stream', String(count), '21'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    capacity: 8192,
+  })
+  const exit = exitOf(child)
+  const [sent, got] = await within(
+    Promise.all([sendStream(channel, count, 21), receiveStream(channel, count, 21)]),
+    'the stream',
+    100_000,
+  )
+  const result = await within(exit, 'guest exit')
+  t.is(result.code, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout), { sent: count, sentChecksum: got.checksum, received: count, receivedChecksum: sent })
+  channel.close()
+})
+
+test('a Rust guest echoes through spawnChannel and exits once the Node host closes', async (t) => {
+  const { child, channel } = spawnChannel(rustPeer, ['echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exit = exitOf(child)
+  for (let round = 0; round < 1000; round++) {
+    const message = Buffer.alloc(round % 300, round & 255)
+    await channel.send(message)
+    t.deepEqual(await within(channel.recv(), `round ${round}`), message)
+  }
+  channel.close()
+  const result = await within(exit, 'guest exit')
+  t.is(result.code, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout), { messages: 1000 })
+})
+
+test('Rust host and Node guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
+  const count = 50_000
+  const result = await within(
+    runCommand(rustPeer, ['host', String(count), '33', '8192', process.execPath, guestScript, 'stream', String(count), '33']),
+    'the Rust host',
+    100_000,
+  )
+  t.is(result.code, 0, result.stderr)
+  const [guestLine, hostLine] = result.stdout.trim().split('\n').map((line) => JSON.parse(line))
+  for (const line of [guestLine, hostLine]) {
+    t.like(line, { sent: count, received: count })
+  }
+  t.is(hostLine.sentChecksum, guestLine.receivedChecksum)
+  t.is(hostLine.receivedChecksum, guestLine.sentChecksum)
+})
+
+function runCommand(command: string, args: string[]): ReturnType<typeof exitOf> {
+  return exitOf(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
+}
