@@ -1,6 +1,15 @@
 // SharedRegion: memory shared with real child processes (Node and Rust guests) and worker threads.
 import { spawn as spawnChild } from 'node:child_process'
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readlinkSync, unlinkSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  unlinkSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { inspect } from 'node:util'
@@ -12,6 +21,7 @@ import { Doorbell, SharedRegion, spawn } from 'shm-doorbell'
 import { exitOf, fixture, openFdCount, runNode, within } from './helpers.ts'
 
 interface Layout {
+  STEP: number
   COUNTER: number
   LOCK: number
   HOST_STEP: number
@@ -20,13 +30,17 @@ interface Layout {
   guestByte(i: number): number
   stepped(words: Int32Array, mine: number, theirs: number, count: number, call: () => void): void
 }
-const { COUNTER, LOCK, HOST_STEP, GUEST_STEP, hostByte, guestByte, stepped } = createRequire(import.meta.url)(
+const { STEP, COUNTER, LOCK, HOST_STEP, GUEST_STEP, hostByte, guestByte, stepped } = createRequire(import.meta.url)(
   './fixtures/region-layout.cjs',
 ) as Layout
 
 const rustGuest = resolve('target/debug/examples/rust-guest')
 const nodeGuest = fixture('region-guest.cjs')
 const PAGE = 4096
+
+test.before(() => {
+  if (!existsSync(rustGuest)) throw new Error(`${rustGuest} is missing: run \`npm test\`, which builds it`)
+})
 const MAX_FD = 2 ** 31 - 1
 
 function writePattern(bytes: Uint8Array, from = 0): void {
@@ -53,6 +67,12 @@ function fdTarget(fd: number): string | undefined {
     return undefined
   }
 }
+
+/** Lines of /proc/self/maps that map a region made by SharedRegion.create. */
+const regionMappings = (): number =>
+  readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('shm-doorbell-region')).length
 
 const guests = { Node: [process.execPath, nodeGuest], Rust: [rustGuest] } as const
 
@@ -103,11 +123,19 @@ for (const [name, guest] of Object.entries(guests)) {
   test.serial(
     `Atomics.add from this process and a ${name} guest, a million times each, ends at exactly two million`,
     async (t) => {
-      const { counter, ms } = await inStepWithGuest(t, guest, mode, 1_000_000, (words) =>
-        Atomics.add(words, COUNTER, 1),
-      )
+      // Adds of the guest's that landed between two of ours within a step: the two ran at once.
+      let calls = 0
+      let last = 0
+      let interleaved = 0
+      const { counter, ms } = await inStepWithGuest(t, guest, mode, 1_000_000, (words) => {
+        const old = Atomics.add(words, COUNTER, 1)
+        if (calls++ % STEP !== 0 && old !== last + 1) interleaved++
+        last = old
+      })
       t.is(counter, 2_000_000)
       t.log(`2,000,000 Atomics.add in ${ms.toFixed(0)} ms (${((ms * 1e6) / 2_000_000).toFixed(1)} ns each, both sides)`)
+      t.log(`the guest's adds landed between two of this process's ${interleaved} times`)
+      t.true(interleaved > 0, 'the two processes never added at the same time, so the count proves nothing')
     },
   )
 }
@@ -438,3 +466,68 @@ test('under ulimit -v, a region larger than the address space left throws ENOMEM
   t.is(report.fdsAfter, report.fdsBefore)
   t.is(report.again, 'created')
 })
+
+test('10,000 create/close cycles of 64 KiB regions, every page touched, keep fds, mappings and RSS flat', async (t) => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-cycles.cjs'), '10000', '65536'])
+  t.is(code, 0, stderr)
+  const { before, after, ms } = JSON.parse(stdout)
+  t.log(
+    `fds ${before.fds} -> ${after.fds}, mappings ${before.maps} -> ${after.maps}, RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB, ${ms.toFixed(0)} ms`,
+  )
+  t.is(after.fds, before.fds)
+  t.is(after.regionMaps, 0)
+  t.is(before.regionMaps, 0)
+  // Leaked mappings would add 10,000 lines; V8 may map a few heap pages of its own.
+  t.true(after.maps - before.maps <= 20, `${before.maps} -> ${after.maps} mappings`)
+  // Leaked regions would hold 625 MiB.
+  t.true(after.rss - before.rss < 32 * 2 ** 20, `RSS ${before.rss} -> ${after.rss}`)
+})
+
+test('an open region is never unmapped or closed by garbage collection: its views outlive the collected SharedRegion', async (t) => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-gc.cjs')])
+  t.is(code, 0, stderr)
+  t.deepEqual(JSON.parse(stdout), { collected: true, length: 2 ** 18, intact: true, fds: 1, maps: 1 })
+})
+
+/** Runs region-worker.cjs on `fd`; resolves with its message once it has exited. */
+async function inWorker(fd: number, adds: number, close: boolean) {
+  const worker = new Worker(fixture('region-worker.cjs'), { workerData: { fd, adds, close } })
+  const message = new Promise<{ size: number; mismatches: number; fd: number }>((resolveMessage, reject) => {
+    worker.once('message', resolveMessage)
+    worker.once('error', reject)
+  })
+  const exit = new Promise<number>((resolveExit) => worker.once('exit', resolveExit))
+  return { message: await within(message, 'the worker mapped the region'), code: await within(exit, 'worker exit') }
+}
+
+test.serial('a worker adopts a dup of the fd and maps the same memory with its own ArrayBuffer', async (t) => {
+  using region = SharedRegion.create(PAGE * 4)
+  const bytes = new Uint8Array(region.buffer)
+  writePattern(bytes, 64)
+  const words = new Int32Array(region.buffer)
+  const copy = openSync(`/proc/self/fd/${region.fd}`, 'r+')
+  const running = inWorker(copy, 100_000, true)
+  for (let i = 0; i < 100_000; i++) Atomics.add(words, COUNTER, 1)
+  const { message, code } = await running
+  t.is(code, 0)
+  t.deepEqual(message, { size: region.size, mismatches: 0, fd: copy })
+  t.is(Atomics.load(words, COUNTER), 200_000)
+  t.is(fdTarget(copy), undefined, 'the worker closed its region')
+  t.is(regionMappings(), 1, "only this thread's mapping is left")
+  t.false(region.closed)
+})
+
+test.serial(
+  'a region handed to a worker with intoRawFd is mapped there, and closed when the worker ends without closing it',
+  async (t) => {
+    const region = SharedRegion.create(PAGE * 4)
+    writePattern(new Uint8Array(region.buffer), 64)
+    const fd = region.intoRawFd()
+    t.is(region.buffer.byteLength, 0)
+    const { message, code } = await inWorker(fd, 1, false)
+    t.is(code, 0)
+    t.deepEqual(message, { size: PAGE * 4, mismatches: 0, fd })
+    t.is(fdTarget(fd), undefined, "the worker's end closed its region")
+    t.is(regionMappings(), 0, "the worker's end unmapped its region")
+  },
+)

@@ -123,7 +123,7 @@ impl NativeRegion {
     let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(on_env_cleanup), hook) };
     if let Err(err) = check(status) {
       drop(unsafe { Rc::from_raw(hook as *const State) });
-      state.shut_down();
+      state.shut_down(true);
       return Err(err);
     }
     Ok(Self { state })
@@ -178,7 +178,7 @@ impl State {
   /// Ends the region, for a call from JS: removes the cleanup hook and drops its share. Returns
   /// the fd to close or hand over, or `None` if already closed.
   fn close(self: &Rc<Self>) -> Option<Claimed<OwnedFd>> {
-    let fd = self.shut_down()?;
+    let fd = self.shut_down(true)?;
     let hook = Rc::as_ptr(self) as *mut c_void;
     let status = unsafe { sys::napi_remove_env_cleanup_hook(self.env, Some(on_env_cleanup), hook) };
     if status == sys::Status::napi_ok {
@@ -189,12 +189,17 @@ impl State {
   }
 
   /// Detaches the buffer, unmaps and lets go of the buffer's reference; the fd is the caller's.
-  fn shut_down(&self) -> Option<Claimed<OwnedFd>> {
+  /// Without `in_scope` (no handle scope could be opened) JS is not touched, and the buffer's
+  /// finalizer unmaps.
+  fn shut_down(&self, in_scope: bool) -> Option<Claimed<OwnedFd>> {
     let Open {
       fd,
       mapping,
       buffer,
     } = self.open.borrow_mut().take()?;
+    if !in_scope {
+      return Some(fd);
+    }
     let mut value = ptr::null_mut();
     let status = unsafe { sys::napi_get_reference_value(self.env, buffer, &mut value) };
     if status == sys::Status::napi_ok && !value.is_null() {
@@ -230,7 +235,14 @@ unsafe extern "C" fn finalize_buffer(_env: sys::napi_env, _data: *mut c_void, hi
 unsafe extern "C" fn on_env_cleanup(state: *mut c_void) {
   // SAFETY: the hook's share, made by open; close removes the hook before dropping it.
   let state = unsafe { Rc::from_raw(state as *const State) };
-  drop(state.shut_down());
+  // Cleanup hooks run outside any JS call, so with no handle scope open.
+  let mut scope = ptr::null_mut();
+  let opened =
+    unsafe { sys::napi_open_handle_scope(state.env, &mut scope) } == sys::Status::napi_ok;
+  drop(state.shut_down(opened));
+  if opened {
+    unsafe { sys::napi_close_handle_scope(state.env, scope) };
+  }
 }
 
 fn region_closed_error() -> Error {
