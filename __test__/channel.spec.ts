@@ -320,6 +320,53 @@ test('a scribbled frame fails the pending recv with ERR_CHANNEL_CORRUPT', async 
 
 const guestScript = fixture('channel-guest.cjs')
 
+test('a guest process that scribbles random bytes over the region (fast-check seeds): every call gives a valid message or ERR_CHANNEL_CORRUPT, and the stream ends', async (t) => {
+  const endings = new Map<string, number>()
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (seed) => {
+      const { child, channel } = spawnChannel(process.execPath, [guestScript, 'scribble', String(seed)], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        capacity: 4096,
+      })
+      const exit = exitOf(child)
+      let ending: string | undefined
+      while (ending === undefined) {
+        try {
+          channel.trySend(bytes(seed % 2041, 1))
+          const message = await within(channel.recv(), 'a message, corruption or the end')
+          if (!(message.length <= channel.maxMessageSize)) throw new Error(`a message of ${message.length} bytes`)
+        } catch (err) {
+          const code = (err as { code?: string }).code
+          if (code !== 'ERR_CHANNEL_CORRUPT' && code !== 'ERR_DOORBELL_PEER_DEAD') throw err
+          ending = code
+        }
+      }
+      endings.set(ending, (endings.get(ending) ?? 0) + 1)
+      if ((await within(exit, 'guest exit')).code !== 0) throw new Error('the guest failed')
+      channel.close()
+    }),
+    { numRuns: 25, includeErrorInReport: true },
+  )
+  t.true((endings.get('ERR_CHANNEL_CORRUPT') ?? 0) > 0)
+  t.log([...endings].map(([code, count]) => `${code} ${count}`).join(', '))
+})
+
+test('with spin on both sides, 1000 round trips through a Node guest arrive whole', async (t) => {
+  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CHANNEL_SPIN: '50' },
+    spin: 50,
+  })
+  const exit = exitOf(child)
+  for (let round = 0; round < 1000; round++) {
+    const message = Buffer.from(`spin ${round}`)
+    t.true(channel.trySend(message))
+    t.deepEqual(await within(channel.recv(), `round ${round}`), message)
+  }
+  channel.close()
+  t.is((await within(exit, 'guest exit')).code, 0)
+})
+
 test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak)', async (t) => {
   const count = 200_000
   const { child, channel } = spawnChannel(process.execPath, [guestScript, 'stream', String(count), '11'], {
