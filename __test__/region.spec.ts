@@ -5,10 +5,13 @@ import {
   existsSync,
   fstatSync,
   ftruncateSync,
+  mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
@@ -219,10 +222,10 @@ test('close() detaches the buffer: live views of every kind read as empty, and n
     const kind = view.constructor.name
     t.is(view.length, 0, kind)
     t.is(view.byteLength, 0, kind)
-    t.is(view[0], undefined, kind)
-    t.is(view[1], undefined, kind)
+    t.is(view[0] as unknown, undefined, kind)
+    t.is(view[1] as unknown, undefined, kind)
     view[1] = view instanceof BigInt64Array || view instanceof BigUint64Array ? 2n : 2
-    t.is(view[1], undefined, kind)
+    t.is(view[1] as unknown, undefined, kind)
   }
   t.throws(() => Atomics.load(views[6] as Int32Array, 0), { instanceOf: TypeError })
   t.throws(() => Atomics.add(views[6] as Int32Array, 0, 1), { instanceOf: TypeError })
@@ -531,3 +534,23 @@ test.serial(
     t.is(regionMappings(), 0, "the worker's end unmapped its region")
   },
 )
+
+test("the README's host and guest share a counter that ends at two million, run as written", async (t) => {
+  const readme = readFileSync('README.md', 'utf8')
+  const block = (name: string): string => {
+    const match = new RegExp('```js\\n(// ' + name.replace('.', '\\.') + '[^\\n]*\\n[\\s\\S]*?)```').exec(readme)
+    if (!match) throw new Error(`no ${name} block in the README`)
+    return match[1]
+  }
+  // Inside the package, so that `shm-doorbell` resolves to it as it does for a user who installed it.
+  const dir = mkdtempSync(resolve('__test__/.readme-'))
+  try {
+    writeFileSync(resolve(dir, 'host.mjs'), block('host.mjs'))
+    writeFileSync(resolve(dir, 'guest.mjs'), block('guest.mjs'))
+    const { code, stdout, stderr } = await runNode(['host.mjs'], { cwd: dir })
+    t.is(code, 0, stderr)
+    t.is(stdout, '2000000\n')
+  } finally {
+    rmSync(dir, { recursive: true })
+  }
+})
