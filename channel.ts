@@ -1,6 +1,7 @@
 // Channel: messages through a ring per direction in shared memory, with the doorbell rung only for a
 // sleeping peer. The protocol, and the rule names cited below, are docs/channel-layout.md.
 import { openSync } from 'node:fs'
+import { inspect, type InspectOptionsStylized } from 'node:util'
 
 import { ARG_NAME, Doorbell, DoorbellHandle } from './doorbell'
 import {
@@ -566,6 +567,12 @@ export class Channel {
   /** Closes the channel, so that `using channel = ...` works. */
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** `Channel { maxMessageSize: 524280, closed: false }` */
+  [inspect.custom](depth: number, options: InspectOptionsStylized): string {
+    const fields = { maxMessageSize: this.maxMessageSize, closed: this.#closed }
+    return depth < 0 ? options.stylize('[Channel]', 'special') : `Channel ${inspect(fields, options)}`
   }
 
   /** Yields each message; ends once the peer is gone and its messages are all received, or on close. */

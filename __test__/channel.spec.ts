@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
+import { inspect } from 'node:util'
 
 import test from 'ava'
 import fc from 'fast-check'
@@ -49,6 +50,14 @@ test('a message sent by the host is received by the guest, and the reverse; stri
   guest.close()
 })
 
+test('util.inspect shows maxMessageSize and closed', (t) => {
+  const [host, handle] = Channel.createPair({ capacity: 4096 })
+  t.is(inspect(host), 'Channel { maxMessageSize: 2040, closed: false }')
+  host.close()
+  handle.close()
+  t.is(inspect(host), 'Channel { maxMessageSize: 2040, closed: true }')
+})
+
 test('capacity is rounded up to a power of two of at least 4096, and maxMessageSize is half of it less 8', (t) => {
   for (const [capacity, max] of [
     [undefined, 2 ** 19 - 8],
@@ -72,6 +81,9 @@ test('bad options and messages fail with ERR_INVALID_ARG_TYPE and ERR_OUT_OF_RAN
   t.throws(() => Channel.createPair({ spin: -1 }), { code: 'ERR_OUT_OF_RANGE' })
   t.throws(() => Channel.createPair(5 as unknown as undefined), { code: 'ERR_INVALID_ARG_TYPE' })
   t.throws(() => Channel.fromHandle({} as ChannelHandle), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => Channel.fromArgv(['--doorbell-fd', '3']), { code: 'ERR_MISSING_ARGS' })
+  t.throws(() => Channel.fromArgv(['--region-fd', '4']), { code: 'ERR_MISSING_ARGS' })
+  t.throws(() => Channel.fromArgv(['--doorbell-fd', '3', '--region-fd', 'x']), { code: 'ERR_INVALID_ARG_VALUE' })
   const [host, guest] = connectedPair({ capacity: 4096 })
   for (const message of [undefined, 5, {}, [1, 2], new Uint16Array(2)]) {
     t.throws(() => host.trySend(message as unknown as string), { code: 'ERR_INVALID_ARG_TYPE' })
