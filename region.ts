@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer'
 import { inspect, type InspectOptionsStylized } from 'node:util'
 
 import * as binding from './native'
@@ -19,8 +20,11 @@ const constructing = Symbol('shm-doorbell constructing')
  * sealed, so no process can shrink or grow it under the mapping.
  */
 export class SharedRegion {
-  /** The largest region, in bytes: 1 TiB on 64-bit platforms. */
-  static readonly MAX_SIZE: number = binding.REGION_MAX_SIZE
+  /**
+   * The largest region, in bytes: 1 TiB on 64-bit platforms, or the runtime's largest ArrayBuffer
+   * if smaller (4 GiB on Node 20, whose external ArrayBuffers are Buffers underneath).
+   */
+  static readonly MAX_SIZE: number = Math.min(binding.REGION_MAX_SIZE, bufferConstants.MAX_LENGTH)
 
   #native: binding.NativeRegion
   #buffer: ArrayBuffer
@@ -59,7 +63,7 @@ export class SharedRegion {
     checkFd(fd)
     return new SharedRegion(
       constructing,
-      native(() => binding.NativeRegion.fromRawFd(fd)),
+      native(() => binding.NativeRegion.fromRawFd(fd, SharedRegion.MAX_SIZE)),
     )
   }
 
