@@ -122,7 +122,7 @@ async function inStepWithGuest(
 }
 
 /** Runs of the Atomics.add count allowed to find that the two processes never ran at the same time. */
-const MAX_COUNT_RUNS = 5
+const MAX_COUNT_RUNS = 20
 
 for (const [name, guest] of Object.entries(guests)) {
   const mode = name === 'Node' ? 'add' : 'region-add'
