@@ -122,7 +122,7 @@ test('doorbells and handles garbage-collected without close() stay open for thei
   t.is(afterGc, before + 400, 'both ends of 200 pairs are open after the collections')
   t.is(alive, 200, 'the peer of every collected end rings it and does not see it dead')
   t.is(afterClose, before + 200, 'the collected ends stay open once their peers are closed')
-  t.is(afterWorker, afterClose, "the ends a worker dropped are closed as it ends")
+  t.is(afterWorker, afterClose, 'the ends a worker dropped are closed as it ends')
 })
 
 test('the package loads with require and with import, as one module', async (t) => {
