@@ -106,10 +106,18 @@ export function parseFdArg(value: unknown, name: string): number {
   return Number(value)
 }
 
-/** The fd that `flag` names in `argv`, as `flag N` or `flag=N`. */
+/**
+ * The fd that `flag` names in `argv`, as `flag N` or `flag=N`. The last occurrence wins, as with
+ * Node's own flags: `spawn()` appends its flags after the caller's args.
+ */
 export function fdFromArgv(argv: readonly string[], flag: string): number {
   if (!Array.isArray(argv)) throw invalidArgType('argv', 'an array of strings', argv)
-  const index = argv.findIndex((arg) => arg === flag || (typeof arg === 'string' && arg.startsWith(`${flag}=`)))
+  let index = argv.length - 1
+  while (
+    index >= 0 &&
+    !(argv[index] === flag || (typeof argv[index] === 'string' && argv[index].startsWith(`${flag}=`)))
+  )
+    index--
   const value = index < 0 ? undefined : argv[index] === flag ? argv[index + 1] : argv[index].slice(flag.length + 1)
   if (value === undefined)
     throw codedError(new TypeError(`The "${flag}" argument must be specified`), 'ERR_MISSING_ARGS')

@@ -11,4 +11,4 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
-export { type SpawnedGuest, spawn } from './spawn'
+export { type ChildProcessFor, type SpawnedGuest, spawn } from './spawn'
