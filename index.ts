@@ -12,4 +12,4 @@ export {
   validateFd,
 } from './doorbell'
 export { SharedRegion } from './region'
-export { type SpawnGuestOptions, type SpawnedGuest, spawn } from './spawn'
+export { type ChildProcessFor, type SpawnGuestOptions, type SpawnedGuest, spawn } from './spawn'

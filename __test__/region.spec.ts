@@ -188,18 +188,30 @@ test("a guest's ftruncate on the region's fd fails with EPERM, and the host keep
   region.close()
 })
 
-test('spawn gives the child the region as fd 4 with --region-fd 4 right after the doorbell flag', async (t) => {
-  using region = SharedRegion.create(1)
-  const { child, doorbell } = spawn(
-    process.execPath,
-    ['-e', 'console.log(JSON.stringify(process.argv.slice(1), null, 0))', 'arg'],
-    { region, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const { stdout } = await within(exitOf(child), 'child exit')
-  t.deepEqual(JSON.parse(stdout), ['arg', '--doorbell-fd', '3', '--region-fd', '4'])
-  t.false(region.closed, "the host's region stays open")
-  doorbell.close()
-})
+/** A child script that prints its args and, for each fd it was given, the inode behind it. */
+const DESCRIBE_FDS = `
+  const fs = require('node:fs')
+  const args = process.argv.slice(1)
+  const fdOf = (flag) => Number(args[args.indexOf(flag) + 1])
+  const inode = (fd) => fs.fstatSync(fd).ino
+  console.log(JSON.stringify({ args, region: inode(fdOf('--region-fd')), doorbell: inode(fdOf('--doorbell-fd')) }))`
+
+for (const [stdio, doorbellFd] of [
+  [['ignore', 'pipe', 'inherit'], 3],
+  [['ignore', 'pipe', 'inherit', 'ignore'], 4],
+] as const) {
+  test(`spawn with stdio ${JSON.stringify(stdio)} gives the child the region as fd ${doorbellFd + 1}, right after the doorbell's`, async (t) => {
+    using region = SharedRegion.create(1)
+    const { child, doorbell } = spawn(process.execPath, ['-e', DESCRIBE_FDS, 'arg'], { region, stdio: [...stdio] })
+    const { code, stdout } = await within(exitOf(child), 'child exit')
+    t.is(code, 0)
+    const report = JSON.parse(stdout)
+    t.deepEqual(report.args, ['arg', '--', '--doorbell-fd', String(doorbellFd), '--region-fd', String(doorbellFd + 1)])
+    t.is(report.region, fstatSync(region.fd).ino)
+    t.false(region.closed, "the host's region stays open")
+    doorbell.close()
+  })
+}
 
 test('spawn refuses a region option that is not an open SharedRegion, and starts nothing', (t) => {
   const before = openFdCount()

@@ -21,7 +21,10 @@ use napi_derive::napi;
 
 use crate::region::{self, Mapping, Refusal, SharedRegion};
 
-use super::{check, coded, os_error, Claimed, Error, FdClaim, Result};
+use super::{
+  add_env_cleanup, check, coded, os_error, remove_env_cleanup, Claimed, EnvCleanup, Error, FdClaim,
+  Result,
+};
 
 /// The largest region, in bytes.
 #[napi]
@@ -133,10 +136,7 @@ impl NativeRegion {
       })),
       size,
     });
-    let hook = Rc::into_raw(Rc::clone(&state)) as *mut c_void;
-    let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(on_env_cleanup), hook) };
-    if let Err(err) = check(status) {
-      drop(unsafe { Rc::from_raw(hook as *const State) });
+    if let Err(err) = add_env_cleanup(env, &state) {
       state.shut_down(true);
       return Err(err);
     }
@@ -181,10 +181,8 @@ impl NativeRegion {
   /// Detaches the ArrayBuffer and unmaps, and lets go of the fd without closing it.
   #[napi]
   pub fn into_raw_fd(&self) -> Result<i32> {
-    let Claimed { owner, claim } = self.state.close().ok_or_else(region_closed_error)?;
-    let fd = owner.into_raw_fd();
-    drop(claim);
-    Ok(fd)
+    let fd = self.state.close().ok_or_else(region_closed_error)?;
+    Ok(fd.into_raw_fd())
   }
 }
 
@@ -193,12 +191,7 @@ impl State {
   /// the fd to close or hand over, or `None` if already closed.
   fn close(self: &Rc<Self>) -> Option<Claimed<OwnedFd>> {
     let fd = self.shut_down(true)?;
-    let hook = Rc::as_ptr(self) as *mut c_void;
-    let status = unsafe { sys::napi_remove_env_cleanup_hook(self.env, Some(on_env_cleanup), hook) };
-    if status == sys::Status::napi_ok {
-      // SAFETY: the hook's share, made by open; the hook is gone, so nothing else takes it.
-      drop(unsafe { Rc::from_raw(hook as *const State) });
-    }
+    remove_env_cleanup(self.env, self);
     Some(fd)
   }
 
@@ -248,16 +241,16 @@ unsafe extern "C" fn finalize_buffer(_env: sys::napi_env, _data: *mut c_void, hi
   unmap(&shared);
 }
 
-unsafe extern "C" fn on_env_cleanup(state: *mut c_void) {
-  // SAFETY: the hook's share, made by open; close removes the hook before dropping it.
-  let state = unsafe { Rc::from_raw(state as *const State) };
-  // Cleanup hooks run outside any JS call, so with no handle scope open.
-  let mut scope = ptr::null_mut();
-  let opened =
-    unsafe { sys::napi_open_handle_scope(state.env, &mut scope) } == sys::Status::napi_ok;
-  drop(state.shut_down(opened));
-  if opened {
-    unsafe { sys::napi_close_handle_scope(state.env, scope) };
+impl EnvCleanup for State {
+  fn on_env_cleanup(&self) {
+    // Cleanup hooks run outside any JS call, so with no handle scope open.
+    let mut scope = ptr::null_mut();
+    let opened =
+      unsafe { sys::napi_open_handle_scope(self.env, &mut scope) } == sys::Status::napi_ok;
+    drop(self.shut_down(opened));
+    if opened {
+      unsafe { sys::napi_close_handle_scope(self.env, scope) };
+    }
   }
 }
 
