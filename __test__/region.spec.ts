@@ -96,6 +96,31 @@ for (const [name, [command, ...script]] of Object.entries(guests)) {
   })
 }
 
+test('a region made by a Rust peer (sealed by the crate) is mapped here, and each side sees the other pattern', async (t) => {
+  const { child, doorbell } = spawn(rustGuest, ['region-made', String(PAGE * 16)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exit = exitOf(child)
+  const line = await within(
+    new Promise<string>((resolveLine) => child.stdout.once('data', (chunk: Buffer) => resolveLine(chunk.toString()))),
+    'the Rust peer made its region',
+  )
+  const { pid, fd, size } = JSON.parse(line)
+  t.is(size, PAGE * 16)
+  // A second fd for the peer's memfd, with its seals: what the peer would pass over a socket.
+  using region = SharedRegion.fromRawFd(openSync(`/proc/${pid}/fd/${fd}`, 'r+'))
+  t.is(region.size, PAGE * 16)
+  const bytes = new Uint8Array(region.buffer)
+  t.is(mismatches(bytes, guestByte), 0)
+  t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
+  writePattern(bytes)
+  doorbell.signalNow()
+  const { code, stdout } = await within(exit, 'the Rust peer exits')
+  t.is(code, 0)
+  t.deepEqual(JSON.parse(stdout.split('\n').filter(Boolean).at(-1)!), { mismatches: 0 })
+  doorbell.close()
+})
+
 /**
  * Runs `count` calls of `call` here, in step with a guest that runs its own in `mode`, on one
  * region: both processes work on the counter at the same time. Returns the counter and the time.
