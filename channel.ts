@@ -141,6 +141,8 @@ export class Channel {
   readonly maxMessageSize: number
 
   readonly #doorbell: Doorbell
+  /** The doorbell's fd, which errors name: it stays the same until `close()`. */
+  readonly #fd: number
   readonly #memory: ChannelMemory
   readonly #buffer: ArrayBuffer
   readonly #words: Uint32Array
@@ -197,6 +199,7 @@ export class Channel {
     }
     this.#memory = memory
     this.#doorbell = doorbell()
+    this.#fd = this.#doorbell.fd
     this.#buffer = buffer
     this.#words = words
     this.#bytes = Buffer.from(buffer, 0, regionSize(capacity))
@@ -254,7 +257,7 @@ export class Channel {
   }
 
   #check(): void {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     if (this.#corrupt) throw this.#corrupt
     // r[layout.magic-checked]
     const words = this.#words
@@ -276,7 +279,7 @@ export class Channel {
     const length = messageLength(message)
     this.#check()
     if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-    if (this.#peerDead) throw peerDeadError()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
     if (this.#senders.length > 0) return false
     return this.#write(message, length)
   }
@@ -288,7 +291,7 @@ export class Channel {
       const length = messageLength(message)
       this.#check()
       if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-      if (this.#peerDead) throw peerDeadError()
+      if (this.#peerDead) throw peerDeadError(this.#fd)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#senders.length === 0 && this.#write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
@@ -304,7 +307,7 @@ export class Channel {
   tryRecv(): Buffer | undefined {
     this.#check()
     const message = this.#read()
-    if (message === undefined && this.#peerDead) throw peerDeadError()
+    if (message === undefined && this.#peerDead) throw peerDeadError(this.#fd)
     return message
   }
 
@@ -317,7 +320,7 @@ export class Channel {
       if (this.#receivers.length === 0) {
         const message = this.#read()
         if (message !== undefined) return Promise.resolve(message)
-        if (this.#peerDead) throw peerDeadError()
+        if (this.#peerDead) throw peerDeadError(this.#fd)
       }
       return new Promise<Buffer>((resolve, reject) => {
         this.#enqueue(this.#receivers, { resolve, reject, signal })
@@ -469,7 +472,7 @@ export class Channel {
     } catch {
       return // #fail has rejected every waiter
     }
-    if (this.#peerDead) this.#rejectAll(peerDeadError())
+    if (this.#peerDead) this.#rejectAll(peerDeadError(this.#fd))
     this.#sleep()
   }
 
@@ -543,14 +546,14 @@ export class Channel {
 
   /** Lets a pending `recv` or `send` keep the process alive (the default), as the doorbell's `ref()`. */
   ref(): this {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     this.#doorbell.ref()
     return this
   }
 
   /** Lets the process exit while a `recv` or `send` is pending. */
   unref(): this {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     this.#doorbell.unref()
     return this
   }
@@ -562,7 +565,7 @@ export class Channel {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#rejectAll(closedError())
+    this.#rejectAll(closedError('channel', this.#fd))
     this.#doorbell.close()
     this.#memory.close()
   }
@@ -631,11 +634,13 @@ let consumeHandle: <T>(handle: ChannelHandle, use: (region: SharedRegion, doorbe
 export class ChannelHandle {
   #doorbell: DoorbellHandle
   #region: SharedRegion
+  /** The doorbell end's fd, which errors name. */
+  #fd: number
   #open = true
 
   static {
     consumeHandle = (handle, use) => {
-      if (!handle.#open) throw closedError()
+      if (!handle.#open) throw closedError('channel handle', handle.#fd)
       const result = use(handle.#region, handle.#doorbell)
       handle.#open = false
       return result
@@ -649,6 +654,7 @@ export class ChannelHandle {
     }
     this.#doorbell = doorbell
     this.#region = region
+    this.#fd = doorbell.fd
   }
 
   /** The doorbell end's fd, for `--doorbell-fd`; -1 once closed or handed over. */
@@ -671,9 +677,9 @@ export class ChannelHandle {
    * owns them (for a child started by hand, or a worker). Throws `ERR_DOORBELL_CLOSED` once closed.
    */
   intoRawFds(): { doorbellFd: number; regionFd: number } {
-    if (!this.#open) throw closedError()
+    if (!this.#open) throw closedError('channel handle', this.#fd)
     this.#open = false
-    return { doorbellFd: (this.#doorbell as unknown as { intoRawFd(): number }).intoRawFd(), regionFd: this.#region.intoRawFd() }
+    return { doorbellFd: this.#doorbell.intoRawFd(), regionFd: this.#region.intoRawFd() }
   }
 
   /** Closes both fds (the region is unmapped here). Idempotent. */
