@@ -28,6 +28,7 @@ const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures
     channel: Channel,
     count: number,
     seed: number,
+    from?: number,
   ): Promise<{ received: number; checksum: number; error?: Error & { code: string } }>
 }
 
@@ -404,14 +405,13 @@ test('a guest SIGKILLed mid-stream: every message it completed arrives in order,
     capacity: 4096,
   })
   const exit = exitOf(child)
-  const receiving = receiveStream(channel, Infinity, 5)
-  // Let a few thousand messages through, then kill the guest while it writes.
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // A thousand messages through, then the guest is killed while it writes (its ring is full by then).
+  t.is((await within(receiveStream(channel, 1000, 5), 'the first messages', 30_000)).received, 1000)
   child.kill('SIGKILL')
   t.is((await exit).signal, 'SIGKILL')
-  const got = await within(receiving, 'the stream to its end')
+  const got = await within(receiveStream(channel, Infinity, 5, 1000), 'the stream to its end')
   t.is(got.error?.code, 'ERR_DOORBELL_PEER_DEAD')
-  t.true(got.received > 100, `${got.received} messages`)
+  t.true(got.received >= 1000, `${got.received} messages`)
   await t.throwsAsync(channel.recv(), { code: 'ERR_DOORBELL_PEER_DEAD' })
   t.throws(() => channel.trySend('x'), { code: 'ERR_DOORBELL_PEER_DEAD' })
   channel.close()
