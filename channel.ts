@@ -230,7 +230,9 @@ export class Channel {
   static fromHandle(handle: ChannelHandle, options?: Pick<ChannelOptions, 'spin'>): Channel {
     if (!(handle instanceof ChannelHandle)) throw invalidArgType('handle', 'an instance of ChannelHandle', handle)
     const { spin } = channelOptions(options)
-    return consumeHandle(handle, (region, doorbell) => Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin))
+    return consumeHandle(handle, (region, doorbell) =>
+      Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin),
+    )
   }
 
   /**

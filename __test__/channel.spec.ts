@@ -17,9 +17,7 @@ const {
   HEADER_SIZE,
   initRegion,
   regionSize,
-} = createRequire(import.meta.url)(
-  '../channel.js',
-) as typeof import('../channel.ts')
+} = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
@@ -240,33 +238,40 @@ test.serial('a closed or consumed handle cannot be opened, and createPair/close 
   t.is(openFdCount(), before)
 })
 
-test.serial('a region without the magic, or of another version or capacity, is ERR_CHANNEL_CORRUPT on attach, and the fds stay open', (t) => {
-  const cases: Array<[string, (words: Uint32Array) => void]> = [
-    ['magic', (words) => (words[0] = 0)],
-    ['version', (words) => (words[1] = 2)],
-    ['capacity not a power of two', (words) => (words[2] = 6000)],
-    ['capacity past the region', (words) => (words[2] = 2 ** 20)],
-    ['indices', (words) => (words[64 / 4] = 8192)],
-  ]
-  for (const [what, spoil] of cases) {
-    const region = SharedRegion.create(regionSize(4096))
-    initRegion(region.buffer, 4096)
-    spoil(new Uint32Array(region.buffer))
-    const [doorbell, end] = Doorbell.createPair()
-    const regionFd = openSync(`/dev/fd/${region.fd}`, 'r+') // the guest's own fd, as it inherits one
-    const fds = openFdCount()
-    t.throws(() => Channel.fromArgv(['--doorbell-fd', String(end.fd), '--region-fd', String(regionFd)]), {
-      code: 'ERR_CHANNEL_CORRUPT',
-    }, what)
-    t.is(openFdCount(), fds, what)
-    t.notThrows(() => validateFd(end.fd))
-    t.notThrows(() => validateFd(regionFd))
-    closeSync(regionFd)
-    region.close()
-    end.close()
-    doorbell.close()
-  }
-})
+test.serial(
+  'a region without the magic, or of another version or capacity, is ERR_CHANNEL_CORRUPT on attach, and the fds stay open',
+  (t) => {
+    const cases: Array<[string, (words: Uint32Array) => void]> = [
+      ['magic', (words) => (words[0] = 0)],
+      ['version', (words) => (words[1] = 2)],
+      ['capacity not a power of two', (words) => (words[2] = 6000)],
+      ['capacity past the region', (words) => (words[2] = 2 ** 20)],
+      ['indices', (words) => (words[64 / 4] = 8192)],
+    ]
+    for (const [what, spoil] of cases) {
+      const region = SharedRegion.create(regionSize(4096))
+      initRegion(region.buffer, 4096)
+      spoil(new Uint32Array(region.buffer))
+      const [doorbell, end] = Doorbell.createPair()
+      const regionFd = openSync(`/dev/fd/${region.fd}`, 'r+') // the guest's own fd, as it inherits one
+      const fds = openFdCount()
+      t.throws(
+        () => Channel.fromArgv(['--doorbell-fd', String(end.fd), '--region-fd', String(regionFd)]),
+        {
+          code: 'ERR_CHANNEL_CORRUPT',
+        },
+        what,
+      )
+      t.is(openFdCount(), fds, what)
+      t.notThrows(() => validateFd(end.fd))
+      t.notThrows(() => validateFd(regionFd))
+      closeSync(regionFd)
+      region.close()
+      end.close()
+      doorbell.close()
+    }
+  },
+)
 
 // r[corrupt]: the peer scribbles random bytes anywhere in the region between calls. Every call
 // returns valid data or fails with ERR_CHANNEL_CORRUPT (and then fails so for good); nothing
@@ -394,7 +399,12 @@ test('200,000 messages of random sizes each way at once between two processes: n
   )
   const result = await within(exit, 'guest exit')
   t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), { sent: count, sentChecksum: got.checksum, received: count, receivedChecksum: sent })
+  t.deepEqual(JSON.parse(result.stdout), {
+    sent: count,
+    sentChecksum: got.checksum,
+    received: count,
+    receivedChecksum: sent,
+  })
   t.is(got.received, count)
   channel.close()
 })
@@ -419,7 +429,9 @@ test('a guest SIGKILLed mid-stream: every message it completed arrives in order,
 
 test.serial('a Node guest echoes through spawnChannel, and its iterator ends when the host closes', async (t) => {
   const before = openFdCount()
-  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const exit = exitOf(child)
   for (let round = 0; round < 1000; round++) {
     const message = Buffer.from(`round ${round}`)
@@ -469,7 +481,12 @@ test('Node host and Rust guest: 50,000 messages of random sizes each way at once
   )
   const result = await within(exit, 'guest exit')
   t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), { sent: count, sentChecksum: got.checksum, received: count, receivedChecksum: sent })
+  t.deepEqual(JSON.parse(result.stdout), {
+    sent: count,
+    sentChecksum: got.checksum,
+    received: count,
+    receivedChecksum: sent,
+  })
   channel.close()
 })
 
@@ -490,12 +507,25 @@ test('a Rust guest echoes through spawnChannel and exits once the Node host clos
 test('Rust host and Node guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
   const count = 50_000
   const result = await within(
-    runCommand(rustPeer, ['host', String(count), '33', '8192', process.execPath, guestScript, 'stream', String(count), '33']),
+    runCommand(rustPeer, [
+      'host',
+      String(count),
+      '33',
+      '8192',
+      process.execPath,
+      guestScript,
+      'stream',
+      String(count),
+      '33',
+    ]),
     'the Rust host',
     100_000,
   )
   t.is(result.code, 0, result.stderr)
-  const [guestLine, hostLine] = result.stdout.trim().split('\n').map((line) => JSON.parse(line))
+  const [guestLine, hostLine] = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line))
   for (const line of [guestLine, hostLine]) {
     t.like(line, { sent: count, received: count })
   }

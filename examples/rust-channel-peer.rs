@@ -41,17 +41,13 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// The value of `--name N` or `--name=N`, the last one winning.
 fn fd_arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-  args
-    .iter()
-    .enumerate()
-    .filter_map(|(index, arg)| {
-      if arg == name {
-        args.get(index + 1).map(String::as_str)
-      } else {
-        arg.strip_prefix(name)?.strip_prefix('=')
-      }
-    })
-    .last()
+  args.iter().enumerate().rev().find_map(|(index, arg)| {
+    if arg == name {
+      args.get(index + 1).map(String::as_str)
+    } else {
+      arg.strip_prefix(name)?.strip_prefix('=')
+    }
+  })
 }
 
 fn guest(args: &[String]) -> Result<Channel, Box<dyn Error>> {
@@ -119,7 +115,9 @@ async fn stream(channel: &mut Channel, count: u32, seed: u32) -> Result<(), Box<
       progress = true;
     }
     while received < count {
-      let Some(got) = channel.try_recv()? else { break };
+      let Some(got) = channel.try_recv()? else {
+        break;
+      };
       if got != message(received, seed, max) {
         return Err(format!("message {received}: wrong length or bytes").into());
       }

@@ -163,7 +163,11 @@ impl Channel {
     if region.len() < region_size(size) {
       return Err(corrupt("the region is smaller than its rings"));
     }
-    let (tx, rx) = if host { (0, RING_WORDS) } else { (RING_WORDS, 0) };
+    let (tx, rx) = if host {
+      (0, RING_WORDS)
+    } else {
+      (RING_WORDS, 0)
+    };
     let tx_tail = words[TAIL_WORD + tx].load(Ordering::Acquire);
     let tx_head = words[HEAD_WORD + tx].load(Ordering::Acquire);
     let rx_tail = words[TAIL_WORD + rx].load(Ordering::Acquire);
@@ -265,7 +269,11 @@ impl Channel {
     if message.len() > self.max_message_size() {
       return Err(io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("message of {} bytes over {}", message.len(), self.max_message_size()),
+        format!(
+          "message of {} bytes over {}",
+          message.len(),
+          self.max_message_size()
+        ),
       ));
     }
     if self.peer_dead {
@@ -300,7 +308,9 @@ impl Channel {
       );
     }
     self.tx_tail = self.tx_tail.wrapping_add(needed);
-    self.word(TAIL_WORD + self.tx).store(self.tx_tail, Ordering::SeqCst);
+    self
+      .word(TAIL_WORD + self.tx)
+      .store(self.tx_tail, Ordering::SeqCst);
     self.notify(RX_WAITING_WORD + self.tx);
     Ok(true)
   }
@@ -386,7 +396,9 @@ impl Channel {
       .rx_head
       .wrapping_add(skipped)
       .wrapping_add(frame_size(length));
-    self.word(HEAD_WORD + self.rx).store(self.rx_head, Ordering::SeqCst);
+    self
+      .word(HEAD_WORD + self.rx)
+      .store(self.rx_head, Ordering::SeqCst);
     self.notify(TX_WAITING_WORD + self.rx);
     Ok(Some(message))
   }

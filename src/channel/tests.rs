@@ -35,10 +35,17 @@ fn frames_wrap_at_every_offset_and_indices_past_2_pow_32() {
     for base in [0u32, 0u32.wrapping_sub(4096)] {
       for offset in (0..4096).step_by(8) {
         let (mut host, mut guest) = pair_at(4096, base.wrapping_add(offset));
-        for (index, size) in [0usize, 1, 7, 9, 1000, 2040, 13, 2033].into_iter().enumerate() {
+        for (index, size) in [0usize, 1, 7, 9, 1000, 2040, 13, 2033]
+          .into_iter()
+          .enumerate()
+        {
           let message = vec![(offset as usize + index) as u8; size];
           assert!(host.try_send(&message).unwrap());
-          assert_eq!(guest.try_recv().unwrap().unwrap(), message, "offset {offset}");
+          assert_eq!(
+            guest.try_recv().unwrap().unwrap(),
+            message,
+            "offset {offset}"
+          );
         }
       }
     }
@@ -92,14 +99,31 @@ fn scribbles_over_the_region_are_corrupt_or_valid_never_a_crash() {
       let (mut host, mut guest) = pair_at(4096, next() & !7);
       for _ in 0..30 {
         let words = host.region.atomic_u32s();
-        let at = if next() % 2 == 0 { next() as usize % 128 } else { next() as usize % (region_size(4096) / 4) };
-        let value = if next() % 2 == 0 { next() } else { next() % 4200 };
+        let at = if next() % 2 == 0 {
+          next() as usize % 128
+        } else {
+          next() as usize % (region_size(4096) / 4)
+        };
+        let value = if next() % 2 == 0 {
+          next()
+        } else {
+          next() % 4200
+        };
         words[at].store(value, Ordering::Relaxed);
         for side in [&mut host, &mut guest] {
           let size = next() as usize % 2041;
           let sent = side.try_send(&vec![1; size]);
           let received = side.try_recv();
-          for err in [sent.err(), received.as_ref().err().map(|e| io::Error::new(e.kind(), e.to_string()))].into_iter().flatten() {
+          for err in [
+            sent.err(),
+            received
+              .as_ref()
+              .err()
+              .map(|e| io::Error::new(e.kind(), e.to_string())),
+          ]
+          .into_iter()
+          .flatten()
+          {
             assert!(is_corrupt(&err), "{err}");
             corrupted += 1;
           }
