@@ -441,7 +441,8 @@ export class Channel {
   /** r[wake.notify]: rings the peer if it said it sleeps on `flag`. */
   #notify(flag: number): void {
     const words = this.#words
-    if (words[flag] !== 0 && Atomics.exchange(words, flag, 0) !== 0) {
+    // Atomics.load, not a plain read: on arm64 only an acquire load stays after the release store of the index.
+    if (Atomics.load(words, flag) !== 0 && Atomics.exchange(words, flag, 0) !== 0) {
       if (this.#doorbell.signalNow() === 'PeerDead') this.#peerDead = true
     }
   }

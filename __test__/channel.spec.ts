@@ -224,6 +224,21 @@ test('the async iterator ends on close', async (t) => {
   host.close()
 })
 
+test('intoRawFds lets go of both fds open, and Channel.fromArgv adopts them', async (t) => {
+  const [host, handle] = Channel.createPair({ capacity: 4096 })
+  const { doorbellFd, regionFd } = handle.intoRawFds()
+  t.true(handle.closed)
+  t.is(handle.doorbellFd, -1)
+  t.throws(() => handle.intoRawFds(), { code: 'ERR_DOORBELL_CLOSED' })
+  {
+    using guest = Channel.fromArgv(['--doorbell-fd', String(doorbellFd), '--region-fd', String(regionFd)])
+    t.true(host.trySend('adopted'))
+    t.is((await within(guest.recv(), 'recv')).toString(), 'adopted')
+  }
+  await t.throwsAsync(within(host.recv(), 'recv'), { code: 'ERR_DOORBELL_PEER_DEAD' }, '`using` closed the guest')
+  host.close()
+})
+
 test.serial('a closed or consumed handle cannot be opened, and createPair/close cycles leak no fd', (t) => {
   const before = openFdCount()
   for (let index = 0; index < 200; index++) {
