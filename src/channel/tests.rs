@@ -136,3 +136,33 @@ fn scribbles_over_the_region_are_corrupt_or_valid_never_a_crash() {
     assert!(corrupted > 0);
   });
 }
+
+#[test]
+fn messages_sent_before_the_peer_closes_arrive_then_peer_gone() {
+  runtime().block_on(async {
+    let (mut host, mut guest) = pair_at(4096, 0);
+    assert!(guest.try_send(b"one").unwrap());
+    assert!(guest.try_send(b"two").unwrap());
+    drop(guest);
+    assert_eq!(host.recv().await.unwrap(), b"one");
+    assert_eq!(host.recv().await.unwrap(), b"two");
+    let err = host.recv().await.unwrap_err();
+    assert!(is_peer_gone(&err), "{err}");
+    assert!(is_peer_gone(&host.try_send(b"x").unwrap_err()));
+  });
+}
+
+#[test]
+fn a_sender_waiting_for_room_wakes_when_the_peer_reads() {
+  runtime().block_on(async {
+    let (mut host, mut guest) = pair_at(4096, 0);
+    while host.try_send(&[1; 1000]).unwrap() {}
+    let reader = async {
+      tokio::task::yield_now().await;
+      guest.try_recv().unwrap().unwrap()
+    };
+    let (sent, read) = tokio::join!(host.send(&[2; 1000]), reader);
+    sent.unwrap();
+    assert_eq!(read, vec![1; 1000]);
+  });
+}
