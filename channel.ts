@@ -1,6 +1,7 @@
 // Channel: messages through a ring per direction in shared memory, with the doorbell rung only for a
 // sleeping peer. The protocol, and the rule names cited below, are docs/channel-layout.md.
 import { openSync } from 'node:fs'
+import { inspect, type InspectOptionsStylized } from 'node:util'
 
 import { ARG_NAME, Doorbell, DoorbellHandle } from './doorbell'
 import {
@@ -140,7 +141,10 @@ export class Channel {
   readonly maxMessageSize: number
 
   readonly #doorbell: Doorbell
+  /** The doorbell's fd, which errors name: it stays the same until `close()`. */
+  readonly #fd: number
   readonly #memory: ChannelMemory
+  readonly #buffer: ArrayBuffer
   readonly #words: Uint32Array
   readonly #bytes: Buffer
   readonly #capacity: number
@@ -195,6 +199,8 @@ export class Channel {
     }
     this.#memory = memory
     this.#doorbell = doorbell()
+    this.#fd = this.#doorbell.fd
+    this.#buffer = buffer
     this.#words = words
     this.#bytes = Buffer.from(buffer, 0, regionSize(capacity))
     this.#capacity = capacity
@@ -224,7 +230,9 @@ export class Channel {
   static fromHandle(handle: ChannelHandle, options?: Pick<ChannelOptions, 'spin'>): Channel {
     if (!(handle instanceof ChannelHandle)) throw invalidArgType('handle', 'an instance of ChannelHandle', handle)
     const { spin } = channelOptions(options)
-    return consumeHandle(handle, (region, doorbell) => Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin))
+    return consumeHandle(handle, (region, doorbell) =>
+      Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin),
+    )
   }
 
   /**
@@ -251,7 +259,7 @@ export class Channel {
   }
 
   #check(): void {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     if (this.#corrupt) throw this.#corrupt
     // r[layout.magic-checked]
     const words = this.#words
@@ -273,7 +281,7 @@ export class Channel {
     const length = messageLength(message)
     this.#check()
     if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-    if (this.#peerDead) throw peerDeadError()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
     if (this.#senders.length > 0) return false
     return this.#write(message, length)
   }
@@ -285,7 +293,7 @@ export class Channel {
       const length = messageLength(message)
       this.#check()
       if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-      if (this.#peerDead) throw peerDeadError()
+      if (this.#peerDead) throw peerDeadError(this.#fd)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#senders.length === 0 && this.#write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
@@ -301,7 +309,7 @@ export class Channel {
   tryRecv(): Buffer | undefined {
     this.#check()
     const message = this.#read()
-    if (message === undefined && this.#peerDead) throw peerDeadError()
+    if (message === undefined && this.#peerDead) throw peerDeadError(this.#fd)
     return message
   }
 
@@ -314,7 +322,7 @@ export class Channel {
       if (this.#receivers.length === 0) {
         const message = this.#read()
         if (message !== undefined) return Promise.resolve(message)
-        if (this.#peerDead) throw peerDeadError()
+        if (this.#peerDead) throw peerDeadError(this.#fd)
       }
       return new Promise<Buffer>((resolve, reject) => {
         this.#enqueue(this.#receivers, { resolve, reject, signal })
@@ -422,7 +430,8 @@ export class Channel {
     }
     const start = (at << 2) + FRAME_HEADER
     const message = Buffer.allocUnsafe(length)
-    this.#bytes.copy(message, 0, start, start + length)
+    // A fresh view is cheaper here than Buffer.copy or subarray (measured: half the time at 64 B).
+    message.set(new Uint8Array(this.#buffer, start, length))
     this.#rxHead = (this.#rxHead + skipped + frame) >>> 0
     Atomics.store(words, HEAD_WORD + this.#rx, this.#rxHead)
     this.#notify(TX_WAITING_WORD + this.#rx)
@@ -432,7 +441,8 @@ export class Channel {
   /** r[wake.notify]: rings the peer if it said it sleeps on `flag`. */
   #notify(flag: number): void {
     const words = this.#words
-    if (words[flag] !== 0 && Atomics.exchange(words, flag, 0) !== 0) {
+    // Atomics.load, not a plain read: on arm64 only an acquire load stays after the release store of the index.
+    if (Atomics.load(words, flag) !== 0 && Atomics.exchange(words, flag, 0) !== 0) {
       if (this.#doorbell.signalNow() === 'PeerDead') this.#peerDead = true
     }
   }
@@ -465,7 +475,7 @@ export class Channel {
     } catch {
       return // #fail has rejected every waiter
     }
-    if (this.#peerDead) this.#rejectAll(peerDeadError())
+    if (this.#peerDead) this.#rejectAll(peerDeadError(this.#fd))
     this.#sleep()
   }
 
@@ -539,14 +549,14 @@ export class Channel {
 
   /** Lets a pending `recv` or `send` keep the process alive (the default), as the doorbell's `ref()`. */
   ref(): this {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     this.#doorbell.ref()
     return this
   }
 
   /** Lets the process exit while a `recv` or `send` is pending. */
   unref(): this {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('channel', this.#fd)
     this.#doorbell.unref()
     return this
   }
@@ -558,7 +568,7 @@ export class Channel {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#rejectAll(closedError())
+    this.#rejectAll(closedError('channel', this.#fd))
     this.#doorbell.close()
     this.#memory.close()
   }
@@ -566,6 +576,12 @@ export class Channel {
   /** Closes the channel, so that `using channel = ...` works. */
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** `Channel { maxMessageSize: 524280, closed: false }` */
+  [inspect.custom](depth: number, options: InspectOptionsStylized): string {
+    const fields = { maxMessageSize: this.maxMessageSize, closed: this.#closed }
+    return depth < 0 ? options.stylize('[Channel]', 'special') : `Channel ${inspect(fields, options)}`
   }
 
   /** Yields each message; ends once the peer is gone and its messages are all received, or on close. */
@@ -621,11 +637,13 @@ let consumeHandle: <T>(handle: ChannelHandle, use: (region: SharedRegion, doorbe
 export class ChannelHandle {
   #doorbell: DoorbellHandle
   #region: SharedRegion
+  /** The doorbell end's fd, which errors name. */
+  #fd: number
   #open = true
 
   static {
     consumeHandle = (handle, use) => {
-      if (!handle.#open) throw closedError()
+      if (!handle.#open) throw closedError('channel handle', handle.#fd)
       const result = use(handle.#region, handle.#doorbell)
       handle.#open = false
       return result
@@ -639,6 +657,7 @@ export class ChannelHandle {
     }
     this.#doorbell = doorbell
     this.#region = region
+    this.#fd = doorbell.fd
   }
 
   /** The doorbell end's fd, for `--doorbell-fd`; -1 once closed or handed over. */
@@ -661,9 +680,9 @@ export class ChannelHandle {
    * owns them (for a child started by hand, or a worker). Throws `ERR_DOORBELL_CLOSED` once closed.
    */
   intoRawFds(): { doorbellFd: number; regionFd: number } {
-    if (!this.#open) throw closedError()
+    if (!this.#open) throw closedError('channel handle', this.#fd)
     this.#open = false
-    return { doorbellFd: (this.#doorbell as unknown as { intoRawFd(): number }).intoRawFd(), regionFd: this.#region.intoRawFd() }
+    return { doorbellFd: this.#doorbell.intoRawFd(), regionFd: this.#region.intoRawFd() }
   }
 
   /** Closes both fds (the region is unmapped here). Idempotent. */

@@ -13,4 +13,12 @@ export {
   validateFd,
 } from './doorbell'
 export { SharedRegion } from './region'
-export { type SpawnGuestOptions, type SpawnedChannel, type SpawnedGuest, spawn, spawnChannel } from './spawn'
+export {
+  type ChildProcessFor,
+  type SpawnChannelOptions,
+  type SpawnGuestOptions,
+  type SpawnedChannel,
+  type SpawnedGuest,
+  spawn,
+  spawnChannel,
+} from './spawn'

@@ -1,12 +1,22 @@
-import { inspect, type InspectOptionsStylized } from 'node:util'
+import { constants as bufferConstants } from 'node:buffer'
+import { inspect, type InspectOptions } from 'node:util'
 
+import { inspectState } from './doorbell'
 import * as binding from './native'
 import { checkFd, closedError, codedError, fdFromArgv, invalidArgType, native, outOfRange } from './errors'
 
 /** The command-line flag that carries a guest's region fd: `--region-fd N` or `--region-fd=N`. */
 export const REGION_ARG_NAME = '--region-fd'
 
+/** The fd of an open region; throws `ERR_DOORBELL_CLOSED` once closed or handed over. */
+export function fdOfOpenRegion(region: SharedRegion): number {
+  return openFd(region)
+}
+
 const constructing = Symbol('shm-doorbell constructing')
+
+// Set by SharedRegion's static block: spawn's access to the fd of an open region.
+let openFd: (region: SharedRegion) => number
 
 /**
  * Memory shared with another process: an anonymous shared-memory object, mapped here, whose fd a
@@ -19,18 +29,31 @@ const constructing = Symbol('shm-doorbell constructing')
  * sealed, so no process can shrink or grow it under the mapping.
  */
 export class SharedRegion {
-  /** The largest region, in bytes: 1 TiB on 64-bit platforms. */
-  static readonly MAX_SIZE: number = binding.REGION_MAX_SIZE
+  /**
+   * The largest region, in bytes: 1 TiB on 64-bit platforms, or the runtime's largest ArrayBuffer
+   * if smaller (4 GiB on Node 20, whose external ArrayBuffers are Buffers underneath).
+   */
+  static readonly MAX_SIZE: number = Math.min(binding.REGION_MAX_SIZE, bufferConstants.MAX_LENGTH)
 
   #native: binding.NativeRegion
+  /** The fd it was made with, for error messages once it is gone. */
+  #fd: number
   #buffer: ArrayBuffer
   #closed = false
+
+  static {
+    openFd = (region) => {
+      if (region.#closed) throw closedError('region', region.#fd)
+      return region.#fd
+    }
+  }
 
   private constructor(token: typeof constructing, region: binding.NativeRegion) {
     if (token !== constructing) {
       throw codedError(new TypeError('Illegal constructor: use SharedRegion.create()'), 'ERR_ILLEGAL_CONSTRUCTOR')
     }
     this.#native = region
+    this.#fd = region.fd
     this.#buffer = region.buffer() as ArrayBuffer
   }
 
@@ -59,7 +82,7 @@ export class SharedRegion {
     checkFd(fd)
     return new SharedRegion(
       constructing,
-      native(() => binding.NativeRegion.fromRawFd(fd)),
+      native(() => binding.NativeRegion.fromRawFd(fd, SharedRegion.MAX_SIZE)),
     )
   }
 
@@ -70,7 +93,7 @@ export class SharedRegion {
 
   /** The fd, or -1 once closed or handed over. */
   get fd(): number {
-    return this.#closed ? -1 : this.#native.fd
+    return this.#closed ? -1 : this.#fd
   }
 
   /** Bytes mapped. */
@@ -94,8 +117,8 @@ export class SharedRegion {
    * another thread). Throws `ERR_DOORBELL_CLOSED` once closed or handed over.
    */
   intoRawFd(): number {
-    if (this.#closed) throw closedError()
-    const fd = this.#native.intoRawFd()
+    const fd = openFd(this)
+    this.#native.intoRawFd()
     this.#closed = true
     return fd
   }
@@ -112,9 +135,8 @@ export class SharedRegion {
     this.close()
   }
 
-  /** `SharedRegion { fd: 5, size: 4096, closed: false }` */
-  [inspect.custom](depth: number, options: InspectOptionsStylized): string {
-    const fields = { fd: this.fd, size: this.size, closed: this.closed }
-    return depth < 0 ? options.stylize('[SharedRegion]', 'special') : `SharedRegion ${inspect(fields, options)}`
+  /** `SharedRegion { fd, size, closed }` in `util.inspect` and `console.log`. */
+  [inspect.custom](depth: number, options: InspectOptions): string {
+    return inspectState('SharedRegion', { fd: this.fd, size: this.size, closed: this.closed }, depth, options)
   }
 }

@@ -1,6 +1,9 @@
 // Channel: the ring (docs/channel-layout.md), in this process over one region and across processes.
+import { spawn } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
+import { inspect } from 'node:util'
 
 import test from 'ava'
 import fc from 'fast-check'
@@ -14,9 +17,7 @@ const {
   HEADER_SIZE,
   initRegion,
   regionSize,
-} = createRequire(import.meta.url)(
-  '../channel.js',
-) as typeof import('../channel.ts')
+} = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
@@ -25,6 +26,7 @@ const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures
     channel: Channel,
     count: number,
     seed: number,
+    from?: number,
   ): Promise<{ received: number; checksum: number; error?: Error & { code: string } }>
 }
 
@@ -45,6 +47,14 @@ test('a message sent by the host is received by the guest, and the reverse; stri
   t.is((await within(host.recv(), 'recv')).toString(), 'grüße, 世界')
   host.close()
   guest.close()
+})
+
+test('util.inspect shows maxMessageSize and closed', (t) => {
+  const [host, handle] = Channel.createPair({ capacity: 4096 })
+  t.is(inspect(host), 'Channel { maxMessageSize: 2040, closed: false }')
+  host.close()
+  handle.close()
+  t.is(inspect(host), 'Channel { maxMessageSize: 2040, closed: true }')
 })
 
 test('capacity is rounded up to a power of two of at least 4096, and maxMessageSize is half of it less 8', (t) => {
@@ -70,6 +80,9 @@ test('bad options and messages fail with ERR_INVALID_ARG_TYPE and ERR_OUT_OF_RAN
   t.throws(() => Channel.createPair({ spin: -1 }), { code: 'ERR_OUT_OF_RANGE' })
   t.throws(() => Channel.createPair(5 as unknown as undefined), { code: 'ERR_INVALID_ARG_TYPE' })
   t.throws(() => Channel.fromHandle({} as ChannelHandle), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => Channel.fromArgv(['--doorbell-fd', '3']), { code: 'ERR_MISSING_ARGS' })
+  t.throws(() => Channel.fromArgv(['--region-fd', '4']), { code: 'ERR_MISSING_ARGS' })
+  t.throws(() => Channel.fromArgv(['--doorbell-fd', '3', '--region-fd', 'x']), { code: 'ERR_INVALID_ARG_VALUE' })
   const [host, guest] = connectedPair({ capacity: 4096 })
   for (const message of [undefined, 5, {}, [1, 2], new Uint16Array(2)]) {
     t.throws(() => host.trySend(message as unknown as string), { code: 'ERR_INVALID_ARG_TYPE' })
@@ -211,6 +224,21 @@ test('the async iterator ends on close', async (t) => {
   host.close()
 })
 
+test('intoRawFds lets go of both fds open, and Channel.fromArgv adopts them', async (t) => {
+  const [host, handle] = Channel.createPair({ capacity: 4096 })
+  const { doorbellFd, regionFd } = handle.intoRawFds()
+  t.true(handle.closed)
+  t.is(handle.doorbellFd, -1)
+  t.throws(() => handle.intoRawFds(), { code: 'ERR_DOORBELL_CLOSED' })
+  {
+    using guest = Channel.fromArgv(['--doorbell-fd', String(doorbellFd), '--region-fd', String(regionFd)])
+    t.true(host.trySend('adopted'))
+    t.is((await within(guest.recv(), 'recv')).toString(), 'adopted')
+  }
+  await t.throwsAsync(within(host.recv(), 'recv'), { code: 'ERR_DOORBELL_PEER_DEAD' }, '`using` closed the guest')
+  host.close()
+})
+
 test.serial('a closed or consumed handle cannot be opened, and createPair/close cycles leak no fd', (t) => {
   const before = openFdCount()
   for (let index = 0; index < 200; index++) {
@@ -225,33 +253,40 @@ test.serial('a closed or consumed handle cannot be opened, and createPair/close 
   t.is(openFdCount(), before)
 })
 
-test.serial('a region without the magic, or of another version or capacity, is ERR_CHANNEL_CORRUPT on attach, and the fds stay open', (t) => {
-  const cases: Array<[string, (words: Uint32Array) => void]> = [
-    ['magic', (words) => (words[0] = 0)],
-    ['version', (words) => (words[1] = 2)],
-    ['capacity not a power of two', (words) => (words[2] = 6000)],
-    ['capacity past the region', (words) => (words[2] = 2 ** 20)],
-    ['indices', (words) => (words[64 / 4] = 8192)],
-  ]
-  for (const [what, spoil] of cases) {
-    const region = SharedRegion.create(regionSize(4096))
-    initRegion(region.buffer, 4096)
-    spoil(new Uint32Array(region.buffer))
-    const [doorbell, end] = Doorbell.createPair()
-    const regionFd = openSync(`/dev/fd/${region.fd}`, 'r+') // the guest's own fd, as it inherits one
-    const fds = openFdCount()
-    t.throws(() => Channel.fromArgv(['--doorbell-fd', String(end.fd), '--region-fd', String(regionFd)]), {
-      code: 'ERR_CHANNEL_CORRUPT',
-    }, what)
-    t.is(openFdCount(), fds, what)
-    t.notThrows(() => validateFd(end.fd))
-    t.notThrows(() => validateFd(regionFd))
-    closeSync(regionFd)
-    region.close()
-    end.close()
-    doorbell.close()
-  }
-})
+test.serial(
+  'a region without the magic, or of another version or capacity, is ERR_CHANNEL_CORRUPT on attach, and the fds stay open',
+  (t) => {
+    const cases: Array<[string, (words: Uint32Array) => void]> = [
+      ['magic', (words) => (words[0] = 0)],
+      ['version', (words) => (words[1] = 2)],
+      ['capacity not a power of two', (words) => (words[2] = 6000)],
+      ['capacity past the region', (words) => (words[2] = 2 ** 20)],
+      ['indices', (words) => (words[64 / 4] = 8192)],
+    ]
+    for (const [what, spoil] of cases) {
+      const region = SharedRegion.create(regionSize(4096))
+      initRegion(region.buffer, 4096)
+      spoil(new Uint32Array(region.buffer))
+      const [doorbell, end] = Doorbell.createPair()
+      const regionFd = openSync(`/dev/fd/${region.fd}`, 'r+') // the guest's own fd, as it inherits one
+      const fds = openFdCount()
+      t.throws(
+        () => Channel.fromArgv(['--doorbell-fd', String(end.fd), '--region-fd', String(regionFd)]),
+        {
+          code: 'ERR_CHANNEL_CORRUPT',
+        },
+        what,
+      )
+      t.is(openFdCount(), fds, what)
+      t.notThrows(() => validateFd(end.fd))
+      t.notThrows(() => validateFd(regionFd))
+      closeSync(regionFd)
+      region.close()
+      end.close()
+      doorbell.close()
+    }
+  },
+)
 
 // r[corrupt]: the peer scribbles random bytes anywhere in the region between calls. Every call
 // returns valid data or fails with ERR_CHANNEL_CORRUPT (and then fails so for good); nothing
@@ -318,6 +353,53 @@ test('a scribbled frame fails the pending recv with ERR_CHANNEL_CORRUPT', async 
 
 const guestScript = fixture('channel-guest.cjs')
 
+test('a guest process that scribbles random bytes over the region (fast-check seeds): every call gives a valid message or ERR_CHANNEL_CORRUPT, and the stream ends', async (t) => {
+  const endings = new Map<string, number>()
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (seed) => {
+      const { child, channel } = spawnChannel(process.execPath, [guestScript, 'scribble', String(seed)], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        capacity: 4096,
+      })
+      const exit = exitOf(child)
+      let ending: string | undefined
+      while (ending === undefined) {
+        try {
+          channel.trySend(bytes(seed % 2041, 1))
+          const message = await within(channel.recv(), 'a message, corruption or the end')
+          if (!(message.length <= channel.maxMessageSize)) throw new Error(`a message of ${message.length} bytes`)
+        } catch (err) {
+          const code = (err as { code?: string }).code
+          if (code !== 'ERR_CHANNEL_CORRUPT' && code !== 'ERR_DOORBELL_PEER_DEAD') throw err
+          ending = code
+        }
+      }
+      endings.set(ending, (endings.get(ending) ?? 0) + 1)
+      if ((await within(exit, 'guest exit')).code !== 0) throw new Error('the guest failed')
+      channel.close()
+    }),
+    { numRuns: 25, includeErrorInReport: true },
+  )
+  t.true((endings.get('ERR_CHANNEL_CORRUPT') ?? 0) > 0)
+  t.log([...endings].map(([code, count]) => `${code} ${count}`).join(', '))
+})
+
+test('with spin on both sides, 1000 round trips through a Node guest arrive whole', async (t) => {
+  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CHANNEL_SPIN: '50' },
+    spin: 50,
+  })
+  const exit = exitOf(child)
+  for (let round = 0; round < 1000; round++) {
+    const message = Buffer.from(`spin ${round}`)
+    t.true(channel.trySend(message))
+    t.deepEqual(await within(channel.recv(), `round ${round}`), message)
+  }
+  channel.close()
+  t.is((await within(exit, 'guest exit')).code, 0)
+})
+
 test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak)', async (t) => {
   const count = 200_000
   const { child, channel } = spawnChannel(process.execPath, [guestScript, 'stream', String(count), '11'], {
@@ -332,7 +414,12 @@ test('200,000 messages of random sizes each way at once between two processes: n
   )
   const result = await within(exit, 'guest exit')
   t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), { sent: count, sentChecksum: got.checksum, received: count, receivedChecksum: sent })
+  t.deepEqual(JSON.parse(result.stdout), {
+    sent: count,
+    sentChecksum: got.checksum,
+    received: count,
+    receivedChecksum: sent,
+  })
   t.is(got.received, count)
   channel.close()
 })
@@ -343,14 +430,13 @@ test('a guest SIGKILLed mid-stream: every message it completed arrives in order,
     capacity: 4096,
   })
   const exit = exitOf(child)
-  const receiving = receiveStream(channel, Infinity, 5)
-  // Let a few thousand messages through, then kill the guest while it writes.
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // A thousand messages through, then the guest is killed while it writes (its ring is full by then).
+  t.is((await within(receiveStream(channel, 1000, 5), 'the first messages', 30_000)).received, 1000)
   child.kill('SIGKILL')
   t.is((await exit).signal, 'SIGKILL')
-  const got = await within(receiving, 'the stream to its end')
+  const got = await within(receiveStream(channel, Infinity, 5, 1000), 'the stream to its end')
   t.is(got.error?.code, 'ERR_DOORBELL_PEER_DEAD')
-  t.true(got.received > 100, `${got.received} messages`)
+  t.true(got.received >= 1000, `${got.received} messages`)
   await t.throwsAsync(channel.recv(), { code: 'ERR_DOORBELL_PEER_DEAD' })
   t.throws(() => channel.trySend('x'), { code: 'ERR_DOORBELL_PEER_DEAD' })
   channel.close()
@@ -358,7 +444,9 @@ test('a guest SIGKILLed mid-stream: every message it completed arrives in order,
 
 test.serial('a Node guest echoes through spawnChannel, and its iterator ends when the host closes', async (t) => {
   const before = openFdCount()
-  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'echo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const exit = exitOf(child)
   for (let round = 0; round < 1000; round++) {
     const message = Buffer.from(`round ${round}`)
@@ -388,4 +476,84 @@ test('a pending recv keeps the process alive, and not after unref()', async (t) 
     const { execFileSync } = await import('node:child_process')
     t.is(execFileSync(process.execPath, ['-e', script, mode], { encoding: 'utf8', timeout: 10_000 }), output, mode)
   }
+})
+
+// Built from examples/rust-channel-peer.rs by scripts/prepare-test.mjs: a peer on the crate's own
+// `shm_doorbell::channel::Channel`, as a guest of a Node host and as the host of a Node guest.
+const rustPeer = resolve('target/debug/examples/rust-channel-peer')
+
+test('Node host and Rust guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
+  const count = 50_000
+  const { child, channel } = spawnChannel(rustPeer, ['stream', String(count), '21'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    capacity: 8192,
+  })
+  const exit = exitOf(child)
+  const [sent, got] = await within(
+    Promise.all([sendStream(channel, count, 21), receiveStream(channel, count, 21)]),
+    'the stream',
+    100_000,
+  )
+  const result = await within(exit, 'guest exit')
+  t.is(result.code, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout), {
+    sent: count,
+    sentChecksum: got.checksum,
+    received: count,
+    receivedChecksum: sent,
+  })
+  channel.close()
+})
+
+test('a Rust guest echoes through spawnChannel and exits once the Node host closes', async (t) => {
+  const { child, channel } = spawnChannel(rustPeer, ['echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exit = exitOf(child)
+  for (let round = 0; round < 1000; round++) {
+    const message = Buffer.alloc(round % 300, round & 255)
+    await channel.send(message)
+    t.deepEqual(await within(channel.recv(), `round ${round}`), message)
+  }
+  channel.close()
+  const result = await within(exit, 'guest exit')
+  t.is(result.code, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout), { messages: 1000 })
+})
+
+test('Rust host and Node guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
+  const count = 50_000
+  const result = await within(
+    runCommand(rustPeer, [
+      'host',
+      String(count),
+      '33',
+      '8192',
+      process.execPath,
+      guestScript,
+      'stream',
+      String(count),
+      '33',
+    ]),
+    'the Rust host',
+    100_000,
+  )
+  t.is(result.code, 0, result.stderr)
+  const [guestLine, hostLine] = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line))
+  for (const line of [guestLine, hostLine]) {
+    t.like(line, { sent: count, received: count })
+  }
+  t.is(hostLine.sentChecksum, guestLine.receivedChecksum)
+  t.is(hostLine.receivedChecksum, guestLine.sentChecksum)
+})
+
+function runCommand(command: string, args: string[]): ReturnType<typeof exitOf> {
+  return exitOf(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
+}
+
+test("the README's channel example runs as written: examples/channel-host.mjs and channel-guest.mjs", async (t) => {
+  const result = await within(runCommand(process.execPath, [resolve('examples/channel-host.mjs')]), 'the example')
+  t.is(result.code, 0, result.stderr)
+  t.is(result.stdout, 'PING\nSHARED\nMEMORY\n')
 })

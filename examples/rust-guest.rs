@@ -2,6 +2,7 @@
 //!
 //!   rust-guest [echo|flood|once] --doorbell-fd N
 //!   rust-guest [region|region-add COUNT] --doorbell-fd N --region-fd M
+//!   rust-guest region-made SIZE --doorbell-fd N
 //!
 //! `echo` (the default) answers every wake with one ring until the host is gone, then prints
 //! `{"wakes":N}`; `flood` rings as fast as it can until the host is gone, then prints
@@ -9,10 +10,14 @@
 //! `region` maps the host's region, checks the host's pattern (byte i is `i * 31 + 7`), writes its
 //! own (`i * 17 + 1`), rings and prints `{"size":S,"mismatches":M}`; `region-add` rings, then adds
 //! 1 to the int32 at index 0 COUNT times, in steps of 10,000 kept in step with the host through
-//! the int32s at 2 (host) and 3 (this guest), and prints `{"added":COUNT}`.
+//! the int32s at 2 (host) and 3 (this guest), and prints `{"added":COUNT}`. `region-made` is the
+//! reverse: it creates a region of SIZE bytes, writes its pattern, prints `{"pid":P,"fd":F,"size":S}`
+//! (the host maps it through `/proc/P/fd/F`), waits for a ring, then checks the host's pattern and
+//! prints `{"mismatches":M}`.
 //! The benchmark suite and the interop tests use it as a peer that is not Node.
 
 use std::error::Error;
+use std::os::unix::io::AsRawFd;
 use std::sync::atomic::Ordering;
 
 use shm_doorbell::doorbell::{is_peer_gone, Doorbell, DoorbellHandle, SignalResult};
@@ -40,6 +45,22 @@ fn main() -> Result<(), Box<dyn Error>> {
       }
       "once" => {
         doorbell.signal_now();
+        Ok(())
+      }
+      "region-made" => {
+        let size = args.get(1).ok_or("missing SIZE")?.parse()?;
+        let region = SharedRegion::create(size)?;
+        for (i, byte) in region.atomic_u8s().iter().enumerate() {
+          byte.store((i * 17 + 1) as u8, Ordering::Relaxed);
+        }
+        let (pid, fd) = (std::process::id(), region.as_raw_fd());
+        println!("{{\"pid\":{pid},\"fd\":{fd},\"size\":{}}}", region.len());
+        doorbell.wait().await?;
+        let bytes = region.atomic_u8s();
+        let mismatches = (0..bytes.len())
+          .filter(|&i| bytes[i].load(Ordering::Relaxed) != (i * 31 + 7) as u8)
+          .count();
+        println!("{{\"mismatches\":{mismatches}}}");
         Ok(())
       }
       "region" | "region-add" => {

@@ -64,7 +64,7 @@ impl Refusal {
         "the shared-memory object is not sealed against shrinking (F_SEAL_SHRINK)".to_string()
       }
       Refusal::Empty => "the shared-memory object is empty".to_string(),
-      Refusal::TooLarge => format!("the shared-memory object is larger than {MAX_SIZE} bytes"),
+      Refusal::TooLarge => "the shared-memory object is larger than a region may be".to_string(),
     }
   }
 
@@ -195,7 +195,20 @@ impl SharedRegion {
 
   /// [`from_fd`](Self::from_fd), with the name of the call that failed.
   pub fn from_fd_traced(fd: OwnedFd) -> Result<Self, ((io::Error, &'static str), OwnedFd)> {
-    match check_object(fd.as_fd()).and_then(|len| Mapping::map(fd.as_fd(), len)) {
+    Self::from_fd_at_most(fd, MAX_SIZE)
+  }
+
+  /// [`from_fd_traced`](Self::from_fd_traced) with a lower limit than [`MAX_SIZE`]: an object of
+  /// more than `max_size` bytes is refused as [`Refusal::TooLarge`].
+  pub fn from_fd_at_most(
+    fd: OwnedFd,
+    max_size: usize,
+  ) -> Result<Self, ((io::Error, &'static str), OwnedFd)> {
+    let checked = check_object(fd.as_fd()).and_then(|len| match len <= max_size {
+      true => Ok(len),
+      false => Err(Refusal::TooLarge.traced()),
+    });
+    match checked.and_then(|len| Mapping::map(fd.as_fd(), len)) {
       Ok(mapping) => Ok(Self { mapping, fd }),
       Err(err) => Err((err, fd)),
     }

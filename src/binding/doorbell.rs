@@ -26,7 +26,10 @@ use napi_derive::napi;
 use crate::doorbell::{self, DoorbellHandle, DoorbellSocket, SignalResult};
 use crate::uv;
 
-use super::{check, closed_error, coded, os_error, Claimed, FdClaim, Result};
+use super::{
+  add_env_cleanup, check, closed_error, coded, os_error, remove_env_cleanup, Claimed, EnvCleanup,
+  FdClaim, Result,
+};
 
 /// `tryDrain` found nothing pending.
 #[napi]
@@ -49,47 +52,104 @@ fn wake_status(result: io::Result<usize>) -> i32 {
   }
 }
 
-/// An endpoint not yet watched by this process: the end to hand to a child.
+/// An endpoint not yet watched by this process: the end to hand to a child. Its fd stays open
+/// until it is closed, consumed or let go of, or its thread's environment ends: never because the
+/// JS object was garbage-collected.
 #[napi]
 pub struct NativeHandle {
-  handle: Option<Claimed<DoorbellHandle>>,
+  end: Rc<HandleEnd>,
+}
+
+/// A handle's fd, shared by the JS object and, while open, the environment cleanup hook.
+struct HandleEnd {
+  env: sys::napi_env,
+  handle: RefCell<Option<Claimed<DoorbellHandle>>>,
+}
+
+impl EnvCleanup for HandleEnd {
+  fn on_env_cleanup(&self) {
+    self.handle.borrow_mut().take();
+  }
 }
 
 #[napi]
 impl NativeHandle {
   /// Takes ownership of `fd` after checking that it is an open socket that nothing here owns.
   #[napi(factory)]
-  pub fn from_raw_fd(fd: i32) -> Result<Self> {
+  pub fn from_raw_fd(env: Env, fd: i32) -> Result<Self> {
     doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
     let claim = FdClaim::new(fd)?;
     // SAFETY: fd is an open socket that no owner in this process claims.
     let owner = unsafe { DoorbellHandle::from_raw_fd(fd) };
-    Ok(Self {
-      handle: Some(Claimed { owner, claim }),
-    })
+    Self::new(env.raw(), Claimed { owner, claim })
+  }
+
+  fn new(env: sys::napi_env, handle: Claimed<DoorbellHandle>) -> Result<Self> {
+    let end = Rc::new(HandleEnd {
+      env,
+      handle: RefCell::new(None),
+    });
+    if let Err(err) = add_env_cleanup(env, &end) {
+      // The caller keeps its fd.
+      let _ = handle.into_raw_fd();
+      return Err(err);
+    }
+    end.handle.replace(Some(handle));
+    Ok(Self { end })
+  }
+
+  /// Takes the fd out, leaving the handle closed, and unhooks it from its environment's end.
+  fn take(&self) -> Option<Claimed<DoorbellHandle>> {
+    let handle = self.end.handle.borrow_mut().take()?;
+    remove_env_cleanup(self.end.env, &self.end);
+    Some(handle)
+  }
+
+  /// Gives an fd back to a handle that a failed adoption took it from.
+  fn restore(&self, handle: Claimed<DoorbellHandle>) -> Result<()> {
+    add_env_cleanup(self.end.env, &self.end)?;
+    self.end.handle.replace(Some(handle));
+    Ok(())
   }
 
   /// The fd, or -1 once closed or consumed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.handle.as_ref().map_or(-1, |h| h.owner.as_raw_fd())
+    self
+      .end
+      .handle
+      .borrow()
+      .as_ref()
+      .map_or(-1, |h| h.owner.as_raw_fd())
   }
 
   /// Closes the fd; idempotent.
   #[napi]
-  pub fn close(&mut self) {
-    self.handle = None;
+  pub fn close(&self) {
+    drop(self.take());
+  }
+
+  /// Lets go of the fd without closing it and returns it: the caller owns it now.
+  #[napi]
+  pub fn into_raw_fd(&self) -> Result<i32> {
+    self
+      .take()
+      .map(Claimed::into_raw_fd)
+      .ok_or_else(closed_error)
   }
 }
 
 /// A watched endpoint: the core's socket, watched on Node's event loop while waits are pending.
+/// Its fd stays open (and watched) until it is closed or let go of, or its thread's environment
+/// ends: never because the JS object was garbage-collected, which would tell the peer "I am gone".
 #[napi]
 pub struct NativeDoorbell {
   watch: Rc<Watch>,
 }
 
-/// What the poll callback needs. Shared by the JS object and, while it is open, the poll handle,
-/// whose close callback drops its share: libuv frees a handle only after the loop has turned.
+/// What the poll callback needs. Shared by the JS object, the per-ring registry and the
+/// environment cleanup hook while it is open, and by the poll handle until libuv has closed it
+/// (libuv frees a handle only after the loop has turned).
 struct Watch {
   env: sys::napi_env,
   uv: &'static uv::Libuv,
@@ -120,10 +180,8 @@ impl NativeDoorbell {
   ) -> Result<(NativeDoorbell, NativeHandle)> {
     let uv = libuv()?;
     let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
+    let guest = NativeHandle::new(env.raw(), Claimed::fresh(handle))?;
     let host = Self::new(env, uv, Claimed::fresh(socket), on_wake)?;
-    let guest = NativeHandle {
-      handle: Some(Claimed::fresh(handle)),
-    };
     Ok((host, guest))
   }
 
@@ -135,7 +193,7 @@ impl NativeDoorbell {
     on_wake: Function<i32, ()>,
   ) -> Result<Self> {
     let uv = libuv()?;
-    let Claimed { owner, claim } = handle.handle.take().ok_or_else(closed_error)?;
+    let Claimed { owner, claim } = handle.take().ok_or_else(closed_error)?;
     match DoorbellSocket::from_owned_fd(owner.into()) {
       Ok(socket) => Self::new(
         env,
@@ -147,10 +205,10 @@ impl NativeDoorbell {
         on_wake,
       ),
       Err((err, fd)) => {
-        handle.handle = Some(Claimed {
+        handle.restore(Claimed {
           owner: fd.into(),
           claim,
-        });
+        })?;
         Err(os_error(err, "getsockopt"))
       }
     }
@@ -195,15 +253,9 @@ impl NativeDoorbell {
       keeps_loop_alive: Cell::new(true),
       closed: Cell::new(false),
     });
-    // A worker's loop may not close with a handle open: close ours when its environment ends.
-    let status = unsafe {
-      sys::napi_add_env_cleanup_hook(
-        env,
-        Some(Watch::on_env_cleanup),
-        Rc::as_ptr(&watch) as *mut c_void,
-      )
-    };
-    if let Err(err) = check(status) {
+    // Closed when its thread's environment ends, if not before: a worker's loop may not close
+    // with a handle open, and an end left open by a thread that is gone would hide its death.
+    if let Err(err) = add_env_cleanup(env, &watch) {
       watch.release_on_wake();
       return Err(err);
     }
@@ -250,7 +302,18 @@ impl NativeDoorbell {
   /// Stops watching and closes the fd before returning; idempotent.
   #[napi]
   pub fn close(&self) {
-    self.watch.close();
+    drop(self.watch.close());
+  }
+
+  /// Stops watching and lets go of the fd without closing it, and returns it: the caller owns it
+  /// now, and may adopt it again in this thread or another.
+  #[napi]
+  pub fn into_raw_fd(&self) -> Result<i32> {
+    self
+      .watch
+      .close()
+      .map(Claimed::into_raw_fd)
+      .ok_or_else(closed_error)
   }
 }
 
@@ -377,12 +440,6 @@ pub fn disarm(fd: i32) -> Result<()> {
     watch.set_armed(false);
     Ok(())
   })
-}
-
-impl Drop for NativeDoorbell {
-  fn drop(&mut self) {
-    self.watch.close();
-  }
 }
 
 impl Watch {
@@ -539,29 +596,25 @@ impl Watch {
     }
   }
 
-  /// Stops watching, closes the fd and lets go of the JS callback; idempotent.
-  fn close(&self) {
+  /// Stops watching and lets go of the JS callback; returns the socket, for the caller to close or
+  /// let go of, unless it was closed before.
+  fn close(self: &Rc<Self>) -> Option<Claimed<DoorbellSocket>> {
     if self.closed.replace(true) {
-      return;
+      return None;
     }
-    unsafe {
-      sys::napi_remove_env_cleanup_hook(
-        self.env,
-        Some(Self::on_env_cleanup),
-        self as *const Self as *mut c_void,
-      )
-    };
-    self.shut_down();
+    remove_env_cleanup(self.env, self);
+    self.shut_down()
   }
 
-  fn shut_down(&self) {
+  fn shut_down(&self) -> Option<Claimed<DoorbellSocket>> {
     self.polling.set(false);
     let poll = self.poll.replace(ptr::null_mut());
     if !poll.is_null() {
       // uv_close stops the poll at once (epoll_ctl DEL) before the fd is closed below.
       unsafe { (self.uv.uv_close)(poll, Self::on_closed) };
     }
-    if let Some(socket) = self.socket.borrow_mut().take() {
+    let socket = self.socket.borrow_mut().take();
+    if let Some(socket) = &socket {
       let fd = socket.owner.as_raw_fd();
       // The registry may be gone already when a thread's environment ends. The entry may also be
       // another watch's, if this fd was closed behind its owner's back and its number reused.
@@ -576,6 +629,7 @@ impl Watch {
       });
     }
     self.release_on_wake();
+    socket
   }
 
   fn release_on_wake(&self) {
@@ -585,20 +639,19 @@ impl Watch {
     }
   }
 
-  unsafe extern "C" fn on_env_cleanup(watch: *mut c_void) {
-    // SAFETY: the hook is removed when the Watch is closed, and the NativeDoorbell that owns it
-    // closes it before dropping it.
-    let watch = unsafe { &*(watch as *const Watch) };
-    if !watch.closed.replace(true) {
-      watch.shut_down();
-    }
-  }
-
   unsafe extern "C" fn on_closed(poll: *mut uv::Poll) {
     // SAFETY: set by open_poll from Rc::into_raw; libuv calls this once per handle.
     let Some(uv) = uv::libuv() else { return };
     drop(unsafe { Rc::from_raw((uv.uv_handle_get_data)(poll) as *const Watch) });
     unsafe { libc::free(poll as *mut c_void) };
+  }
+}
+
+impl EnvCleanup for Watch {
+  fn on_env_cleanup(&self) {
+    if !self.closed.replace(true) {
+      drop(self.shut_down());
+    }
   }
 }
 

@@ -12,6 +12,7 @@ use std::os::raw::c_void;
 use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd};
 use std::ptr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Unknown;
@@ -20,20 +21,29 @@ use napi_derive::napi;
 
 use crate::region::{self, Mapping, Refusal, SharedRegion};
 
-use super::{check, coded, os_error, Claimed, Error, FdClaim, Result};
+use super::{
+  add_env_cleanup, check, coded, os_error, remove_env_cleanup, Claimed, EnvCleanup, Error, FdClaim,
+  Result,
+};
 
 /// The largest region, in bytes.
 #[napi]
 pub const REGION_MAX_SIZE: f64 = region::MAX_SIZE as f64;
 
-/// A mapping shared by the open region and its ArrayBuffer's finalizer: `None` once unmapped.
-type SharedMapping = Arc<Mutex<Option<Mapping>>>;
+/// A mapping shared by the open region and its ArrayBuffer's finalizer.
+struct SharedMapping {
+  /// `None` once unmapped.
+  mapping: Mutex<Option<Mapping>>,
+  /// Set by the finalizer: a runtime may call it from inside a failed
+  /// `napi_create_external_arraybuffer` (Node 20 does, for a buffer above its size limit).
+  finalized: AtomicBool,
+}
 
 /// An open region: the claimed fd, the mapping and the ArrayBuffer over it (a strong reference,
 /// so that the buffer lives as long as the region is open).
 struct Open {
   fd: Claimed<OwnedFd>,
-  mapping: SharedMapping,
+  mapping: Arc<SharedMapping>,
   buffer: sys::napi_ref,
 }
 
@@ -62,14 +72,15 @@ impl NativeRegion {
     Self::open(env, mapping, Claimed::fresh(fd))
   }
 
-  /// Maps the object that `fd` names, taking ownership of `fd` on success only.
+  /// Maps the object that `fd` names, if it has at most `max_size` bytes (the runtime's limit on
+  /// an ArrayBuffer may be lower than the crate's), taking ownership of `fd` on success only.
   #[napi(factory)]
-  pub fn from_raw_fd(env: Env, fd: i32) -> Result<Self> {
+  pub fn from_raw_fd(env: Env, fd: i32, max_size: f64) -> Result<Self> {
     let claim = FdClaim::new(fd)?;
     // SAFETY: fd is claimed by nothing else here; on failure from_fd_traced gives it back, and it
     // is let go of without being closed.
     let owned = unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(fd) };
-    match SharedRegion::from_fd_traced(owned) {
+    match SharedRegion::from_fd_at_most(owned, max_size as usize) {
       Ok(region) => {
         let (mapping, owner) = region.into_parts();
         Self::open(env, mapping, Claimed { owner, claim })
@@ -85,15 +96,21 @@ impl NativeRegion {
     let env = env.raw();
     let size = mapping.len();
     let (data, len) = (mapping.as_ptr() as *mut c_void, mapping.len());
-    let mapping: SharedMapping = Arc::new(Mutex::new(Some(mapping)));
+    let mapping = Arc::new(SharedMapping {
+      mapping: Mutex::new(Some(mapping)),
+      finalized: AtomicBool::new(false),
+    });
     let hint = Arc::into_raw(Arc::clone(&mapping)) as *mut c_void;
     let mut value = ptr::null_mut();
     let status = unsafe {
       sys::napi_create_external_arraybuffer(env, data, len, Some(finalize_buffer), hint, &mut value)
     };
     if status != sys::Status::napi_ok {
-      // The finalizer was not registered: take its share back (the mapping and fd go with it).
-      drop(unsafe { Arc::from_raw(hint as *const Mutex<Option<Mapping>>) });
+      if !mapping.finalized.load(Ordering::Acquire) {
+        // The finalizer was not registered: take its share back.
+        drop(unsafe { Arc::from_raw(hint as *const SharedMapping) });
+      }
+      unmap(&mapping);
       return Err(if status == sys::Status::napi_no_external_buffers_allowed {
         coded(
           "ERR_DOORBELL_NO_EXTERNAL_BUFFERS",
@@ -119,11 +136,8 @@ impl NativeRegion {
       })),
       size,
     });
-    let hook = Rc::into_raw(Rc::clone(&state)) as *mut c_void;
-    let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(on_env_cleanup), hook) };
-    if let Err(err) = check(status) {
-      drop(unsafe { Rc::from_raw(hook as *const State) });
-      state.shut_down();
+    if let Err(err) = add_env_cleanup(env, &state) {
+      state.shut_down(true);
       return Err(err);
     }
     Ok(Self { state })
@@ -167,10 +181,8 @@ impl NativeRegion {
   /// Detaches the ArrayBuffer and unmaps, and lets go of the fd without closing it.
   #[napi]
   pub fn into_raw_fd(&self) -> Result<i32> {
-    let Claimed { owner, claim } = self.state.close().ok_or_else(region_closed_error)?;
-    let fd = owner.into_raw_fd();
-    drop(claim);
-    Ok(fd)
+    let fd = self.state.close().ok_or_else(region_closed_error)?;
+    Ok(fd.into_raw_fd())
   }
 }
 
@@ -178,23 +190,23 @@ impl State {
   /// Ends the region, for a call from JS: removes the cleanup hook and drops its share. Returns
   /// the fd to close or hand over, or `None` if already closed.
   fn close(self: &Rc<Self>) -> Option<Claimed<OwnedFd>> {
-    let fd = self.shut_down()?;
-    let hook = Rc::as_ptr(self) as *mut c_void;
-    let status = unsafe { sys::napi_remove_env_cleanup_hook(self.env, Some(on_env_cleanup), hook) };
-    if status == sys::Status::napi_ok {
-      // SAFETY: the hook's share, made by open; the hook is gone, so nothing else takes it.
-      drop(unsafe { Rc::from_raw(hook as *const State) });
-    }
+    let fd = self.shut_down(true)?;
+    remove_env_cleanup(self.env, self);
     Some(fd)
   }
 
   /// Detaches the buffer, unmaps and lets go of the buffer's reference; the fd is the caller's.
-  fn shut_down(&self) -> Option<Claimed<OwnedFd>> {
+  /// Without `in_scope` (no handle scope could be opened) JS is not touched, and the buffer's
+  /// finalizer unmaps.
+  fn shut_down(&self, in_scope: bool) -> Option<Claimed<OwnedFd>> {
     let Open {
       fd,
       mapping,
       buffer,
     } = self.open.borrow_mut().take()?;
+    if !in_scope {
+      return Some(fd);
+    }
     let mut value = ptr::null_mut();
     let status = unsafe { sys::napi_get_reference_value(self.env, buffer, &mut value) };
     if status == sys::Status::napi_ok && !value.is_null() {
@@ -212,8 +224,9 @@ fn detach_and_unmap(env: sys::napi_env, buffer: sys::napi_value, mapping: &Share
   }
 }
 
-fn unmap(mapping: &SharedMapping) {
-  let taken = mapping
+fn unmap(shared: &SharedMapping) {
+  let taken = shared
+    .mapping
     .lock()
     .unwrap_or_else(|poisoned| poisoned.into_inner())
     .take();
@@ -223,14 +236,22 @@ fn unmap(mapping: &SharedMapping) {
 /// The ArrayBuffer's finalizer: nothing in JS reaches the memory any more.
 unsafe extern "C" fn finalize_buffer(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
   // SAFETY: the share that open gave the finalizer; runs once.
-  let mapping = unsafe { Arc::from_raw(hint as *const Mutex<Option<Mapping>>) };
-  unmap(&mapping);
+  let shared = unsafe { Arc::from_raw(hint as *const SharedMapping) };
+  shared.finalized.store(true, Ordering::Release);
+  unmap(&shared);
 }
 
-unsafe extern "C" fn on_env_cleanup(state: *mut c_void) {
-  // SAFETY: the hook's share, made by open; close removes the hook before dropping it.
-  let state = unsafe { Rc::from_raw(state as *const State) };
-  drop(state.shut_down());
+impl EnvCleanup for State {
+  fn on_env_cleanup(&self) {
+    // Cleanup hooks run outside any JS call, so with no handle scope open.
+    let mut scope = ptr::null_mut();
+    let opened =
+      unsafe { sys::napi_open_handle_scope(self.env, &mut scope) } == sys::Status::napi_ok;
+    drop(self.shut_down(opened));
+    if opened {
+      unsafe { sys::napi_close_handle_scope(self.env, scope) };
+    }
+  }
 }
 
 fn region_closed_error() -> Error {
