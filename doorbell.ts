@@ -1,4 +1,5 @@
 import * as binding from './native'
+import './engine'
 import {
   AbortError,
   type CodedError,
