@@ -112,7 +112,9 @@ let failed = 0
 const started = performance.now()
 try {
   for (const runtime of runtimes()) {
-    log(`${runtime.name} ${runtime.version} (${runtime.command.map((part) => part.split('/').at(-1)).join(' ')}, engine ${runtime.engine})`)
+    log(
+      `${runtime.name} ${runtime.version} (${runtime.command.map((part) => part.split('/').at(-1)).join(' ')}, engine ${runtime.engine})`,
+    )
     for (const scenario of scenarios) {
       const start = performance.now()
       const { ok, note, output, code, signal } = await runScenario(project, runtime, scenario)

@@ -14,7 +14,7 @@ const roleScript = join(here, 'role.mjs')
 export const runtime = JSON.parse(process.env.SHM_RUNTIME ?? '{}')
 
 /** The command that starts a script on this runtime: `[node]`, `[deno, run, -A]`, `[bun]`. */
-const command = runtime.command ?? [process.execPath]
+export const command = runtime.command ?? [process.execPath]
 
 /** How long a scenario may wait for anything: generous, as machines are shared. */
 export const GENEROUS_MS = 20_000
@@ -92,7 +92,13 @@ export async function until(condition, what) {
 
 /** Asserts that `promise` settles as pending-then-still-pending after `ms`. */
 export async function staysPending(promise, ms) {
-  const state = await Promise.race([promise.then(() => 'resolved', () => 'rejected'), sleep(ms).then(() => 'pending')])
+  const state = await Promise.race([
+    promise.then(
+      () => 'resolved',
+      () => 'rejected',
+    ),
+    sleep(ms).then(() => 'pending'),
+  ])
   assert.equal(state, 'pending')
 }
 

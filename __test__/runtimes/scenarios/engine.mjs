@@ -1,15 +1,26 @@
 // The engine chosen at load: uv on Node, tokio elsewhere; SHM_DOORBELL_ENGINE forces one, and a
 // forced engine that cannot work here is a coded error at load.
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
 import { engine } from 'shm-doorbell'
 
-import { assert, nextLine, runtime, startRole, within } from '../lib.mjs'
+import { assert, command, exited, runtime, within } from '../lib.mjs'
 
-/** What loading the package with `SHM_DOORBELL_ENGINE=forced` gives. */
+const loader = join(dirname(dirname(fileURLToPath(import.meta.url))), 'load.mjs')
+
+/** What loading the package with `SHM_DOORBELL_ENGINE=forced` prints. */
 async function loadWith(forced) {
-  const { exit, lines } = startRole('engine', 'load', [], { env: { ...process.env, SHM_DOORBELL_ENGINE: forced } })
-  const line = await nextLine(lines)
-  assert.equal((await within(exit, 'the loader exit')).code, 0)
-  return line
+  const [file, ...args] = command
+  const child = spawn(file, [...args, loader], {
+    env: { ...process.env, SHM_DOORBELL_ENGINE: forced },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  assert.deepEqual(await within(exited(child), 'the loader exit'), { code: 0, signal: null })
+  return output.trim()
 }
 
 export async function host() {
@@ -19,17 +30,4 @@ export async function host() {
   assert.equal(await loadWith('uv'), onNode ? 'engine uv' : 'error ERR_DOORBELL_ENGINE_UNAVAILABLE')
   assert.equal(await loadWith('libuv'), 'error ERR_DOORBELL_ENGINE_UNKNOWN')
   return `${engine}; forced uv ${onNode ? 'works' : 'is ERR_DOORBELL_ENGINE_UNAVAILABLE'}`
-}
-
-/** Loads the package and says which engine it chose, or the code of the error. */
-export async function load() {
-  try {
-    const { Doorbell, engine } = await import('shm-doorbell')
-    const [doorbell, handle] = Doorbell.createPair()
-    doorbell.close()
-    handle.close()
-    console.log(`engine ${engine}`)
-  } catch (err) {
-    console.log(`error ${err.code}`)
-  }
 }

@@ -38,6 +38,9 @@ export async function idle() {
   const guest = Doorbell.fromHandle(handle)
   guest.signalNow()
   await host.wait()
-  host.unref().wait().then(() => console.log('unexpected ring'))
+  host
+    .unref()
+    .wait()
+    .then(() => console.log('unexpected ring'))
   console.log('idle')
 }
