@@ -1,5 +1,7 @@
+import { inspect, type InspectOptions } from 'node:util'
+
 import * as binding from './native'
-import './engine'
+import { engine } from './engine'
 import {
   AbortError,
   type CodedError,
@@ -43,19 +45,29 @@ type WakeCallback = (status: number) => void
 let wrapHandle: (handle: binding.NativeHandle) => DoorbellHandle
 let consumeHandle: (handle: DoorbellHandle, onWake: WakeCallback) => binding.NativeDoorbell
 
-function wakeError(status: number): CodedError {
-  return status === WAKE_PEER_GONE ? peerDeadError() : systemError(-status, 'recv')
+function wakeError(status: number, fd: number): CodedError {
+  return status === WAKE_PEER_GONE ? peerDeadError(fd) : systemError(-status, 'recv')
+}
+
+/** `Name { key: value, ... }`, as Node prints its own handles; `[Name]` below the inspected depth. */
+function inspectState(name: string, state: object, depth: number, options: InspectOptions): string {
+  if (depth < 0) return `[${name}]`
+  return `${name} ${inspect(state, { ...options, depth: options.depth == null ? null : options.depth - 1 })}`
 }
 
 /**
  * One end of a doorbell pair that this process owns but does not watch: the end to hand to a
- * child process. Closed when garbage-collected; `fd` is -1 once closed or consumed.
+ * child process or to a worker thread (see {@link intoRawFd}). It stays open until `close()`,
+ * until it is consumed or let go of, or until its thread ends: garbage collection never closes it.
+ * `fd` is -1 once closed or consumed.
  */
 export class DoorbellHandle {
   /** The command-line flag that carries the fd. */
   static readonly ARG_NAME = ARG_NAME
 
   #native: binding.NativeHandle
+  /** The fd it was made with, for error messages once it is gone. */
+  #fd: number
 
   static {
     wrapHandle = (handle) => new DoorbellHandle(constructing, handle)
@@ -67,6 +79,7 @@ export class DoorbellHandle {
       throw codedError(new TypeError('Illegal constructor: use DoorbellHandle.fromRawFd()'), 'ERR_ILLEGAL_CONSTRUCTOR')
     }
     this.#native = handle
+    this.#fd = handle.fd
   }
 
   /** Takes ownership of `fd`, which must be an open socket; on error the fd is left as it was. */
@@ -88,11 +101,27 @@ export class DoorbellHandle {
     return this.#native.fd
   }
 
+  /** Whether it was closed, consumed by `Doorbell.fromHandle()` or let go of by `intoRawFd()`. */
+  get closed(): boolean {
+    return this.#native.fd < 0
+  }
+
   /** The fd; throws `ERR_DOORBELL_CLOSED` once closed or consumed. */
   asRawFd(): number {
     const fd = this.#native.fd
-    if (fd < 0) throw closedError()
+    if (fd < 0) throw closedError('doorbell handle', this.#fd)
     return fd
+  }
+
+  /**
+   * Lets go of the fd without closing it and returns it, as Rust's `IntoRawFd`: the handle reads
+   * `fd === -1` and `closed === true` afterwards, and the caller owns the fd. Adopt it with
+   * `fromRawFd` in this thread or another (a worker), or close it with `closePeerFd`. Throws
+   * `ERR_DOORBELL_CLOSED` once closed or consumed.
+   */
+  intoRawFd(): number {
+    if (this.closed) throw closedError('doorbell handle', this.#fd)
+    return this.#native.intoRawFd()
   }
 
   /** The fd as a `--doorbell-fd` value. */
@@ -109,18 +138,23 @@ export class DoorbellHandle {
   [Symbol.dispose](): void {
     this.close()
   }
+
+  /** `DoorbellHandle { fd, closed }` in `util.inspect` and `console.log`. */
+  [inspect.custom](depth: number, options: InspectOptions): string {
+    return inspectState('DoorbellHandle', { fd: this.fd, closed: this.closed }, depth, options)
+  }
 }
 
 interface Waiter {
   resolve(): void
   reject(err: Error): void
   signal?: AbortSignal
-  onAbort?: () => void
 }
 
 /**
  * What the native wake callback may reach. It never points at the doorbell while the doorbell
- * is idle, so an idle doorbell can be garbage-collected (which closes its fd).
+ * is idle, so an idle doorbell's JS object can be garbage-collected; its fd stays open and
+ * watched until its thread's environment ends (garbage collection never closes it).
  */
 interface WakeRoute {
   /** Set while waits are pending: they keep the doorbell alive, as a pending read keeps a socket. */
@@ -131,8 +165,9 @@ interface WakeRoute {
  * One end of a doorbell: `signal()` rings the peer, `wait()` resolves on the peer's next ring.
  *
  * Rings coalesce: any number of signals before a wait wake it once. A pending wait keeps the
- * process alive unless `unref()` was called; an idle doorbell never does. Closed when
- * garbage-collected.
+ * process alive unless `unref()` was called; an idle doorbell never does. It stays open until
+ * `close()`, `intoRawFd()` or the end of its thread (a worker that ends, the process that exits):
+ * garbage collection never closes it, since closing tells the peer "I am gone".
  */
 export class Doorbell {
   /** The command-line flag that carries the guest's fd. */
@@ -144,6 +179,16 @@ export class Doorbell {
   #closed = false
   #route: WakeRoute = {}
   readonly #waiters = new Set<Waiter>()
+  /** One abort listener per signal that pending waits share: many waits add no more listeners. */
+  readonly #abortListeners = new Map<AbortSignal, () => void>()
+  /** Set while the JS that found a ring already in the socket runs: its other waits share the ring. */
+  #rangThisTick = false
+  readonly #clearRang = (): void => {
+    this.#rangThisTick = false
+  }
+  #keepsLoopAlive = true
+  /** Whether the peer was dead when the doorbell was closed, for `util.inspect`. */
+  #peerDeadAtClose = false
 
   private constructor(token: typeof constructing, create: (onWake: WakeCallback) => binding.NativeDoorbell) {
     if (token !== constructing) {
@@ -189,13 +234,13 @@ export class Doorbell {
     return this.#closed ? -1 : this.#fd
   }
 
-  /** Whether `close()` has been called. */
+  /** Whether `close()` or `intoRawFd()` has been called. */
   get closed(): boolean {
     return this.#closed
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw closedError()
+    if (this.#closed) throw closedError('doorbell', this.#fd)
   }
 
   /** Rings the peer. Never blocks: the same as {@link signalNow}, as a promise. */
@@ -211,8 +256,10 @@ export class Doorbell {
 
   /**
    * Resolves on the peer's next ring, draining every ring pending by then; all waits pending at
-   * that moment resolve. Rejects with `ERR_DOORBELL_PEER_DEAD` once the peer is gone (after the
-   * rings it sent first), `ERR_DOORBELL_CLOSED` on close, and an `AbortError` when `signal` aborts.
+   * that moment resolve, and so do all waits made in the same synchronous run of JS as a wait that
+   * found a ring already in the socket. Rejects with `ERR_DOORBELL_PEER_DEAD` once the peer is gone
+   * (after the rings it sent first), `ERR_DOORBELL_CLOSED` on close, and an `AbortError` when
+   * `signal` aborts.
    */
   wait(options?: WaitOptions): Promise<void> {
     try {
@@ -225,34 +272,52 @@ export class Doorbell {
   #wait(signal: AbortSignal | undefined): Promise<void> {
     this.#assertOpen()
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+    // One rule whatever the doorbell did before: a ring wakes every wait made in the same run of
+    // JS, whether it was already in the socket (drained here, at once) or arrives later (reported
+    // by the loop to every pending wait).
+    if (this.#rangThisTick) return Promise.resolve()
     if (this.#waiters.size === 0) {
       const status = arm(this.#fd)
-      if (status === WAKE_RANG) return Promise.resolve()
-      if (status !== WAKE_EMPTY) throw wakeError(status)
+      if (status === WAKE_RANG) {
+        this.#rangThisTick = true
+        queueMicrotask(this.#clearRang)
+        return Promise.resolve()
+      }
+      if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
       this.#route.owner = this
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
-      if (signal) {
-        waiter.onAbort = () => {
-          this.#waiters.delete(waiter)
-          if (this.#waiters.size === 0) {
-            this.#route.owner = undefined
-            disarm(this.#fd)
-          }
-          reject(new AbortError(undefined, { cause: signal.reason }))
-        }
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
+      if (signal && !this.#abortListeners.has(signal)) {
+        const onAbort = (): void => this.#abort(signal)
+        this.#abortListeners.set(signal, onAbort)
+        signal.addEventListener('abort', onAbort, { once: true })
       }
       this.#waiters.add(waiter)
     })
   }
 
+  /** Rejects the waits that `signal` was given to; a ring that comes later stays for the next wait. */
+  #abort(signal: AbortSignal): void {
+    this.#abortListeners.delete(signal)
+    const error = new AbortError(undefined, { cause: signal.reason })
+    for (const waiter of this.#waiters) {
+      if (waiter.signal !== signal) continue
+      this.#waiters.delete(waiter)
+      waiter.reject(error)
+    }
+    if (this.#waiters.size === 0 && this.#route.owner) {
+      this.#route.owner = undefined
+      disarm(this.#fd)
+    }
+  }
+
   /** Settles every pending wait. The native watch needs no disarm: it disarms as it reports a wake. */
   #settleAll(error?: Error): void {
     this.#route.owner = undefined
+    for (const [signal, onAbort] of this.#abortListeners) signal.removeEventListener('abort', onAbort)
+    this.#abortListeners.clear()
     for (const waiter of this.#waiters) {
-      if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort)
       if (error) waiter.reject(error)
       else waiter.resolve()
     }
@@ -260,7 +325,7 @@ export class Doorbell {
   }
 
   #onWake(status: number): void {
-    this.#settleAll(status === WAKE_RANG ? undefined : wakeError(status))
+    this.#settleAll(status === WAKE_RANG ? undefined : wakeError(status, this.#fd))
   }
 
   /** Drains pending rings without waiting; true if there were any. */
@@ -290,6 +355,7 @@ export class Doorbell {
   ref(): this {
     this.#assertOpen()
     this.#native.setKeepsLoopAlive(true)
+    this.#keepsLoopAlive = true
     return this
   }
 
@@ -297,20 +363,51 @@ export class Doorbell {
   unref(): this {
     this.#assertOpen()
     this.#native.setKeepsLoopAlive(false)
+    this.#keepsLoopAlive = false
     return this
   }
 
   /** Closes the fd and rejects pending waits with `ERR_DOORBELL_CLOSED`. Idempotent. */
   close(): void {
     if (this.#closed) return
+    this.#peerDeadAtClose = this.#native.isPeerDead()
     this.#closed = true
     this.#native.close()
-    this.#settleAll(closedError())
+    this.#settleAll(closedError('doorbell', this.#fd))
+  }
+
+  /**
+   * Stops watching and lets go of the fd without closing it, and returns it, as Rust's
+   * `IntoRawFd`: the doorbell reads `fd === -1` and `closed === true` afterwards, and its pending
+   * waits reject with `ERR_DOORBELL_CLOSED`. The caller owns the fd: adopt it with `fromRawFd` in
+   * this thread or another (a worker), or close it with `closePeerFd`. Rings not yet drained stay
+   * in the socket. Throws `ERR_DOORBELL_CLOSED` once closed.
+   */
+  intoRawFd(): number {
+    this.#assertOpen()
+    this.#peerDeadAtClose = this.#native.isPeerDead()
+    const fd = this.#native.intoRawFd()
+    this.#closed = true
+    this.#settleAll(closedError('doorbell', fd))
+    return fd
   }
 
   /** Closes the doorbell, so that `using doorbell = ...` works. */
   [Symbol.dispose](): void {
     this.close()
+  }
+
+  /** `Doorbell { fd, closed, peerDead, ref, pendingWaits, engine }` in `util.inspect` and `console.log`. */
+  [inspect.custom](depth: number, options: InspectOptions): string {
+    const state = {
+      fd: this.fd,
+      closed: this.#closed,
+      peerDead: this.#closed ? this.#peerDeadAtClose : this.#native.isPeerDead(),
+      ref: this.#keepsLoopAlive,
+      pendingWaits: this.#waiters.size,
+      engine,
+    }
+    return inspectState('Doorbell', state, depth, options)
   }
 
   /** Yields once per wake; ends when the doorbell is closed or the peer is gone. */

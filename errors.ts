@@ -40,20 +40,20 @@ export function invalidArgValue(name: string, value: unknown, reason: string): C
   )
 }
 
-/** `ERR_DOORBELL_CLOSED`: the object was closed or handed over. */
-export function closedError(): CodedError {
-  return codedError(new Error('The doorbell is closed'), 'ERR_DOORBELL_CLOSED')
+/** `ERR_DOORBELL_CLOSED`: the object on `fd` (the fd it had while open) was closed or handed over. */
+export function closedError(what: string, fd: number): CodedError {
+  return codedError(new Error(`The ${what} on fd ${fd} is closed`), 'ERR_DOORBELL_CLOSED')
 }
 
-/** `ERR_DOORBELL_PEER_DEAD`: the peer's end is closed. */
-export function peerDeadError(): CodedError {
-  return codedError(new Error("The doorbell's peer is gone"), 'ERR_DOORBELL_PEER_DEAD')
+/** `ERR_DOORBELL_PEER_DEAD`: the peer of the doorbell on `fd` has closed its end. */
+export function peerDeadError(fd: number): CodedError {
+  return codedError(new Error(`The peer of the doorbell on fd ${fd} is gone`), 'ERR_DOORBELL_PEER_DEAD')
 }
 
 /** The error a wait rejects with when its `signal` aborts, as Node's own APIs do. */
 export class AbortError extends Error {
   readonly code = 'ABORT_ERR'
-  constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'AbortError'
   }
@@ -106,10 +106,18 @@ export function parseFdArg(value: unknown, name: string): number {
   return Number(value)
 }
 
-/** The fd that `flag` names in `argv`, as `flag N` or `flag=N`. */
+/**
+ * The fd that `flag` names in `argv`, as `flag N` or `flag=N`. The last occurrence wins, as with
+ * Node's own flags: `spawn()` appends its flags after the caller's args.
+ */
 export function fdFromArgv(argv: readonly string[], flag: string): number {
   if (!Array.isArray(argv)) throw invalidArgType('argv', 'an array of strings', argv)
-  const index = argv.findIndex((arg) => arg === flag || (typeof arg === 'string' && arg.startsWith(`${flag}=`)))
+  let index = argv.length - 1
+  while (
+    index >= 0 &&
+    !(argv[index] === flag || (typeof argv[index] === 'string' && argv[index].startsWith(`${flag}=`)))
+  )
+    index--
   const value = index < 0 ? undefined : argv[index] === flag ? argv[index + 1] : argv[index].slice(flag.length + 1)
   if (value === undefined)
     throw codedError(new TypeError(`The "${flag}" argument must be specified`), 'ERR_MISSING_ARGS')

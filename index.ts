@@ -12,4 +12,4 @@ export {
   validateFd,
 } from './doorbell'
 export { type Engine, engine } from './engine'
-export { type SpawnedGuest, spawn } from './spawn'
+export { type ChildProcessFor, type SpawnedGuest, spawn } from './spawn'

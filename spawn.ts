@@ -1,54 +1,145 @@
 import { spawn as spawnChild } from 'node:child_process'
-import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process'
+import type {
+  ChildProcess,
+  ChildProcessByStdio,
+  ChildProcessWithoutNullStreams,
+  SpawnOptions,
+  StdioOptions,
+} from 'node:child_process'
+import type { Readable, Writable } from 'node:stream'
 
 import { ARG_NAME, Doorbell } from './doorbell'
 import { invalidArgType, invalidArgValue } from './errors'
 
+/** A `stdio` entry for which the parent gets a stream: `child.stdin`, `child.stdout`, `child.stderr`. */
+type PipedEntry = 'pipe' | 'overlapped' | null | undefined
+type StdinFor<Entry> = Entry extends PipedEntry ? Writable : null
+type OutputFor<Entry> = Entry extends PipedEntry ? Readable : null
+
+/**
+ * The child's type for a `stdio` option, as `@types/node` types `child_process.spawn`: its
+ * `stdin`, `stdout` and `stderr` are streams, not `null`, where the option pipes them.
+ */
+export type ChildProcessFor<Stdio> = Stdio extends PipedEntry
+  ? ChildProcessWithoutNullStreams
+  : Stdio extends 'inherit' | 'ignore'
+    ? ChildProcessByStdio<null, null, null>
+    : Stdio extends readonly [infer In, infer Out, infer Err, ...unknown[]]
+      ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, OutputFor<Err>>
+      : Stdio extends readonly [infer In, infer Out]
+        ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, Readable>
+        : Stdio extends readonly [infer In]
+          ? ChildProcessByStdio<StdinFor<In>, Readable, Readable>
+          : Stdio extends readonly []
+            ? ChildProcessWithoutNullStreams
+            : ChildProcess
+
+/** The `stdio` option of `Options`, `undefined` if it has none. */
+type StdioOf<Options> = 'stdio' extends keyof Options ? Options['stdio' & keyof Options] : undefined
+
 /** What {@link spawn} returns. */
-export interface SpawnedGuest {
+export interface SpawnedGuest<Child extends ChildProcess = ChildProcess> {
   /** The child process, as `child_process.spawn` returns it. */
-  child: ChildProcess
-  /** The host's end of the pair; the child holds the other end as its fd 3. */
+  child: Child
+  /** The host's end of the pair; the child holds the other end, as the fd that `--doorbell-fd` names. */
   doorbell: Doorbell
 }
 
-const GUEST_FD = 3
+/** An fd of this process to hand to a child, and the flag that tells the child its number there. */
+export interface ChildFd {
+  fd: number
+  flag: string
+}
 
 type StdioEntry = Extract<StdioOptions, readonly unknown[]>[number]
 
-/** `stdio` for fds 0-2 as given to child_process.spawn, as an array to which fd 3 is added. */
-function stdioForFds0to2(stdio: SpawnOptions['stdio']): StdioEntry[] {
+const STDIO_STRINGS: readonly string[] = ['pipe', 'overlapped', 'ignore', 'inherit']
+
+/** `stdio` as an array of at least fds 0-2, as child_process.spawn reads it, so that fds can follow. */
+function stdioArray(stdio: unknown): StdioEntry[] {
   if (stdio === undefined || stdio === null) return ['pipe', 'pipe', 'pipe']
-  if (typeof stdio === 'string') return [stdio, stdio, stdio] as StdioEntry[]
-  if (!Array.isArray(stdio)) throw invalidArgType('options.stdio', 'a string or an array', stdio)
-  if (stdio.length > GUEST_FD) {
-    throw invalidArgValue('options.stdio', stdio, `may name fds 0-2 only: fd ${GUEST_FD} is the doorbell's`)
+  if (typeof stdio === 'string') {
+    if (!STDIO_STRINGS.includes(stdio)) throw invalidArgValue('options.stdio', stdio, 'is invalid')
+    return [stdio, stdio, stdio] as StdioEntry[]
   }
-  return Array.from({ length: GUEST_FD }, (_, fd) => stdio[fd] ?? 'pipe') as StdioEntry[]
+  if (!Array.isArray(stdio)) throw invalidArgType('options.stdio', 'a string or an array', stdio)
+  // Entries left out of fds 0-2 are pipes, as child_process.spawn makes them.
+  return Array.from({ length: Math.max(3, stdio.length) }, (_, fd) => stdio[fd]) as StdioEntry[]
+}
+
+/** `-e`, `-p` and their long forms: with one of them, Node reads a flag after the script as its own. */
+const INLINE_SCRIPT = /^(-e|-p|-pe|--eval|--print)(=|$)/
+
+/**
+ * The args that name the child's fds: `flag N` for each, after `args`. A Node child running an
+ * inline script (`-e`) gets `'--'` before them, unless `args` has one, so that Node leaves them to
+ * the script.
+ */
+function argsWithFds(command: string, args: readonly string[], flags: ReadonlyArray<[string, number]>): string[] {
+  const named = flags.flatMap(([flag, fd]) => [flag, String(fd)])
+  const inlineScript = command === process.execPath && args.some((arg) => INLINE_SCRIPT.test(arg))
+  const separator = inlineScript && !args.includes('--') ? ['--'] : []
+  return [...args, ...separator, ...named]
+}
+
+/** `[args, options]` from the forms child_process.spawn takes: `(args?, options?)` or `(options)`. */
+function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonly string[], SpawnOptions] {
+  let args: readonly string[] = []
+  let options = maybeOptions
+  if (Array.isArray(argsOrOptions)) args = argsOrOptions
+  else if (argsOrOptions !== undefined && argsOrOptions !== null) {
+    if (typeof argsOrOptions !== 'object') throw invalidArgType('args', 'of type object', argsOrOptions)
+    options = argsOrOptions
+  }
+  if (options === undefined) return [args, {}]
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options)
+  }
+  return [args, options as SpawnOptions]
 }
 
 /**
- * Starts `command` with a doorbell: the child gets the guest end as its fd 3 and
- * `--doorbell-fd 3` after `args`, and opens it with `Doorbell.fromArgv()`. `options` are
- * child_process.spawn's; `stdio` may name fds 0-2. The parent's copy of the guest end is closed.
+ * Starts `command` with `fds` of this process as the child's fds right after the `stdio` entries
+ * given (fd 3 and on when only 0-2 are named), each named by its flag after `args`. Returns the
+ * child as child_process.spawn does. The caller keeps and closes its own copies of `fds`.
  */
-export function spawn(command: string, options?: SpawnOptions): SpawnedGuest
-export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): SpawnedGuest
-export function spawn(
+export function spawnWithFds(
   command: string,
-  argsOrOptions?: readonly string[] | SpawnOptions,
-  maybeOptions?: SpawnOptions,
-): SpawnedGuest {
-  const args = Array.isArray(argsOrOptions) ? (argsOrOptions as readonly string[]) : []
-  const options: SpawnOptions = (Array.isArray(argsOrOptions) ? maybeOptions : (argsOrOptions as SpawnOptions)) ?? {}
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options)
-  const stdio = stdioForFds0to2(options.stdio)
+  argsOrOptions: unknown,
+  maybeOptions: unknown,
+  fds: readonly ChildFd[],
+): ChildProcess {
+  const [args, options] = spawnArguments(argsOrOptions, maybeOptions)
+  const stdio = stdioArray(options.stdio)
+  const flags = fds.map(({ flag }, index): [string, number] => [flag, stdio.length + index])
+  return spawnChild(command, argsWithFds(command, args, flags), {
+    ...options,
+    stdio: [...stdio, ...fds.map(({ fd }) => fd)],
+  })
+}
+
+/**
+ * Starts `command` with a doorbell, taking every form of arguments that `child_process.spawn`
+ * takes. The child gets the guest end as the first fd after the `stdio` entries given (fd 3 when
+ * only 0-2 are named, or `stdio` is a string or left out), and `--doorbell-fd N` naming it after
+ * `args`; it opens its side with `Doorbell.fromArgv()`. The guest end is a blocking socket, so a
+ * plain blocking peer can read it. The parent's copy of it is closed.
+ */
+export function spawn<const Options extends SpawnOptions = Record<never, never>>(
+  command: string,
+  options?: Options,
+): SpawnedGuest<ChildProcessFor<StdioOf<Options>>>
+export function spawn<const Options extends SpawnOptions = Record<never, never>>(
+  command: string,
+  args?: readonly string[] | null,
+  options?: Options,
+): SpawnedGuest<ChildProcessFor<StdioOf<Options>>>
+export function spawn(command: string, argsOrOptions?: unknown, maybeOptions?: unknown): SpawnedGuest {
+  // Checked before the pair is made, so that bad input leaves nothing behind.
+  stdioArray(spawnArguments(argsOrOptions, maybeOptions)[1].stdio)
   const [doorbell, guest] = Doorbell.createPair()
   try {
-    const child = spawnChild(command, [...args, ARG_NAME, String(GUEST_FD)], {
-      ...options,
-      stdio: [...stdio, guest.fd],
-    })
+    const child = spawnWithFds(command, argsOrOptions, maybeOptions, [{ fd: guest.fd, flag: ARG_NAME }])
     return { child, doorbell }
   } catch (err) {
     doorbell.close()

@@ -1,5 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { inspect } from 'node:util'
+
 import test from 'ava'
-import { Doorbell, DoorbellHandle } from 'shm-doorbell'
+import { Doorbell, DoorbellHandle, closePeerFd, engine, validateFd } from 'shm-doorbell'
 
 import { openFdCount, stateAfter, within } from './helpers.ts'
 
@@ -307,4 +310,153 @@ test('waits that always find a ring already there still let the event loop turn'
   t.true(turned, `the event loop did not turn in ${waits} waits`)
   host.close()
   guest.close()
+})
+
+test("intoRawFd lets go of a handle's fd without closing it; the handle reads closed, and the fd can be adopted again", async (t) => {
+  const [host, handle] = Doorbell.createPair()
+  const fd = handle.fd
+  t.is(handle.intoRawFd(), fd)
+  t.is(handle.fd, -1)
+  t.true(handle.closed)
+  t.notThrows(() => validateFd(fd), 'the fd is still open')
+  t.is(host.signalNow(), 'Sent', 'the peer is still alive')
+  t.false(host.isPeerDead())
+  const guest = Doorbell.fromRawFd(fd)
+  await within(guest.wait(), 'a wait on the adopted fd')
+  guest.close()
+  host.close()
+})
+
+test("intoRawFd lets go of a doorbell's fd: pending waits reject with ERR_DOORBELL_CLOSED, undrained rings stay, and the fd can be adopted or closed", async (t) => {
+  const [host, handle] = Doorbell.createPair()
+  const guest = Doorbell.fromHandle(handle)
+  const waiting = guest.wait()
+  const fd = guest.fd
+  t.is(guest.intoRawFd(), fd)
+  await t.throwsAsync(waiting, { code: 'ERR_DOORBELL_CLOSED' })
+  t.is(guest.fd, -1)
+  t.true(guest.closed)
+  t.is(host.signalNow(), 'Sent')
+  t.false(host.isPeerDead(), 'letting go is not closing: the peer does not see a death')
+  const adopted = Doorbell.fromRawFd(fd)
+  t.is(adopted.pendingBytes(), 1, 'the ring sent after the hand-over waits in the socket')
+  await within(adopted.wait(), 'a wait on the adopted fd')
+  t.is(adopted.intoRawFd(), fd)
+  closePeerFd(fd)
+  await t.throwsAsync(within(host.wait(), 'the host sees the death'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+  host.close()
+})
+
+test('intoRawFd on a closed or consumed end throws ERR_DOORBELL_CLOSED', (t) => {
+  const [host, handle] = Doorbell.createPair()
+  const guest = Doorbell.fromHandle(handle)
+  t.throws(() => handle.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' }, 'a consumed handle')
+  const fd = guest.intoRawFd()
+  t.throws(() => guest.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' }, 'a doorbell let go of')
+  closePeerFd(fd)
+  host.close()
+  t.throws(() => host.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' }, 'a closed doorbell')
+  const [other, otherHandle] = Doorbell.createPair()
+  otherHandle.close()
+  t.throws(() => otherHandle.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' }, 'a closed handle')
+  other.close()
+})
+
+test('a ring already in the socket wakes every wait made in the same run of JS, on a fresh doorbell', async (t) => {
+  const [host, guest] = connectedPair()
+  host.signalNow()
+  const waits = [guest.wait(), guest.wait(), guest.wait()]
+  await within(Promise.all(waits), 'the three waits')
+  t.is(guest.pendingBytes(), 0)
+  const next = guest.wait()
+  t.is(await stateAfter(next, 100), 'pending', 'a wait made later sleeps until a new ring')
+  host.signalNow()
+  await within(next, 'the next wait')
+  host.close()
+  guest.close()
+})
+
+test('a ring already in the socket wakes every wait made in the same run of JS, on a doorbell that has waited before', async (t) => {
+  const [host, guest] = connectedPair()
+  for (let round = 0; round < 3; round++) {
+    const woken = guest.wait()
+    host.signalNow()
+    await within(woken, `earlier wait ${round}`)
+  }
+  host.signalNow()
+  await delay(20) // the ring sits in the socket while the doorbell's watch is started
+  const waits = [guest.wait(), guest.wait(), guest.wait()]
+  await within(Promise.all(waits), 'the three waits')
+  t.is(guest.pendingBytes(), 0)
+  const next = guest.wait()
+  t.is(await stateAfter(next, 100), 'pending', 'a wait made later sleeps until a new ring')
+  host.signalNow()
+  await within(next, 'the next wait')
+  host.close()
+  guest.close()
+})
+
+test('many waits on one AbortSignal add one abort listener per doorbell, and no MaxListenersExceededWarning', async (t) => {
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => void warnings.push(warning)
+  process.on('warning', onWarning)
+  const [host, guest] = connectedPair()
+  const abort = new AbortController()
+  const waits = Array.from({ length: 50 }, () => guest.wait({ signal: abort.signal }))
+  abort.abort()
+  for (const wait of waits) await t.throwsAsync(wait, { code: 'ABORT_ERR' })
+  // Waits resolved by a ring take their listener with them: the signal can be used again.
+  const kept = new AbortController()
+  for (let round = 0; round < 20; round++) {
+    const woken = Promise.all(Array.from({ length: 20 }, () => guest.wait({ signal: kept.signal })))
+    host.signalNow()
+    await within(woken, `round ${round}`)
+  }
+  await delay(10) // warnings are emitted on the next tick
+  process.off('warning', onWarning)
+  t.deepEqual(
+    warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning'),
+    [],
+  )
+  host.close()
+  guest.close()
+})
+
+test("util.inspect shows a doorbell's fd, closed, peer dead, ref, pending waits and engine, and a handle's fd and closed", async (t) => {
+  const [host, handle] = Doorbell.createPair()
+  const fd = host.fd
+  const handleFd = handle.fd
+  t.is(inspect(handle), `DoorbellHandle { fd: ${handleFd}, closed: false }`)
+  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: true, pendingWaits: 0, engine: '${engine}' }`)
+  const waits = [host.wait(), host.wait()]
+  host.unref()
+  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: false, pendingWaits: 2, engine: '${engine}' }`)
+  handle.close()
+  for (const wait of waits) await t.throwsAsync(wait, { code: 'ERR_DOORBELL_PEER_DEAD' })
+  t.is(inspect(handle), 'DoorbellHandle { fd: -1, closed: true }')
+  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: true, ref: false, pendingWaits: 0, engine: '${engine}' }`)
+  host.close()
+  t.is(inspect(host), `Doorbell { fd: -1, closed: true, peerDead: true, ref: false, pendingWaits: 0, engine: '${engine}' }`)
+  t.is(inspect({ nested: { host } }, { depth: 0 }), '{ nested: [Object] }')
+  t.is(inspect([host], { depth: 0 }), '[ [Doorbell] ]')
+})
+
+test('errors name the fd of the doorbell or handle', async (t) => {
+  const [host, handle] = Doorbell.createPair()
+  const fd = host.fd
+  const handleFd = handle.fd
+  handle.close()
+  t.throws(() => handle.asRawFd(), {
+    code: 'ERR_DOORBELL_CLOSED',
+    message: `The doorbell handle on fd ${handleFd} is closed`,
+  })
+  await t.throwsAsync(host.wait(), {
+    code: 'ERR_DOORBELL_PEER_DEAD',
+    message: `The peer of the doorbell on fd ${fd} is gone`,
+  })
+  const waiting = host.wait()
+  await t.throwsAsync(waiting, { code: 'ERR_DOORBELL_PEER_DEAD', message: new RegExp(`fd ${fd}\\b`) })
+  host.close()
+  t.throws(() => host.signalNow(), { code: 'ERR_DOORBELL_CLOSED', message: `The doorbell on fd ${fd} is closed` })
+  await t.throwsAsync(host.wait(), { code: 'ERR_DOORBELL_CLOSED', message: `The doorbell on fd ${fd} is closed` })
 })

@@ -122,12 +122,13 @@ test('wait rejects bad options and keeps the doorbell usable', async (t) => {
   guest.close()
 })
 
-test('spawn rejects stdio that claims fd 3, without leaking an fd', (t) => {
+test('spawn rejects stdio, args and options that child_process.spawn rejects, with its codes, without leaking an fd', (t) => {
   const before = openFdCount()
-  t.throws(() => spawn(process.execPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] }), {
-    code: 'ERR_INVALID_ARG_VALUE',
-  })
   t.throws(() => spawn(process.execPath, [], { stdio: 42 as never }), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => spawn(process.execPath, [], { stdio: 'ipc' as never }), { code: 'ERR_INVALID_ARG_VALUE' })
+  t.throws(() => spawn(process.execPath, 'guest.js' as never), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => spawn(process.execPath, [], null as never), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => spawn(process.execPath, [], 3 as never), { code: 'ERR_INVALID_ARG_TYPE' })
   t.is(openFdCount(), before)
 })
 

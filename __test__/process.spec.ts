@@ -115,12 +115,39 @@ test('waiting costs no CPU, nor does a ring that no wait wants, which stays for 
   t.is(pendingAfterIdle, 1)
 })
 
-test('doorbells and handles that are garbage-collected without close() close their fds', async (t) => {
+for (const kind of ['doorbell', 'handle'] as const) {
+  const what = kind === 'doorbell' ? 'Doorbell' : 'unreferenced DoorbellHandle'
+  test(`a guest that calls gc() every 50 ms, holding its ${what} only in a module-level const, stays alive for its host`, async (t) => {
+    const { child, doorbell } = spawn(process.execPath, ['--expose-gc', fixture('gc-guest.cjs'), kind], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const exit = exitOf(child)
+    if (kind === 'doorbell') await within(doorbell.wait(), 'the guest rang')
+    await within(
+      new Promise<void>((resolve) =>
+        child.stdout.on('data', (chunk: Buffer) => chunk.includes('collected') && resolve()),
+      ),
+      'the guest collected',
+    )
+    const waiting = doorbell.wait()
+    t.is(await stateAfter(waiting, 1500), 'pending', 'the pending wait stays pending for 1.5 s')
+    t.false(doorbell.isPeerDead())
+    t.is(doorbell.signalNow(), 'Sent')
+    child.kill('SIGKILL')
+    await t.throwsAsync(within(waiting, 'the wait once the guest is killed'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+    await exit
+    doorbell.close()
+  })
+}
+
+test('doorbells and handles garbage-collected without close() stay open for their peers, until their thread ends', async (t) => {
   const { code, stdout, stderr } = await within(runNode(['--expose-gc', fixture('gc.cjs')]), 'exit', 30_000)
   t.is(code, 0, stderr)
-  const { before, during, after } = JSON.parse(stdout)
-  t.true(during >= before + 400, `${during} fds open at the peak, ${before} before`)
-  t.is(after, before)
+  const { before, afterGc, alive, afterClose, afterWorker } = JSON.parse(stdout)
+  t.is(afterGc, before + 400, 'both ends of 200 pairs are open after the collections')
+  t.is(alive, 200, 'the peer of every collected end rings it and does not see it dead')
+  t.is(afterClose, before + 200, 'the collected ends stay open once their peers are closed')
+  t.is(afterWorker, afterClose, 'the ends a worker dropped are closed as it ends')
 })
 
 test('the package loads with require and with import, as one module', async (t) => {

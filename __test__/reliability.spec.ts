@@ -69,7 +69,7 @@ test.serial('a guest in for await ends, and its process exits, when its host is 
 for (const [kind, what] of [
   ['pairs', 'createPair/close'],
   ['waits', 'wait/abort'],
-  ['gc', 'garbage-collected doorbell'],
+  ['dropped', 'drop-without-close (in workers, which close what they dropped as they end)'],
 ] as const) {
   test.serial(`100,000 ${what} cycles leave the fd count as it was and RSS within 5 MiB`, async (t) => {
     const { before, after } = await leakCycles(kind, 100_000)

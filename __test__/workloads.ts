@@ -2,7 +2,9 @@
 // (scripts/soak.ts): the burst protocol, peer-death cycles, leak cycles and fd exhaustion, each
 // with real child processes.
 import { spawn as spawnChild } from 'node:child_process'
+import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
 
 import { spawn, type Doorbell, type SignalResult } from 'shm-doorbell'
 
@@ -182,6 +184,16 @@ export async function killHostOfGuest(): Promise<{ hostSignal: NodeJS.Signals | 
   return { hostSignal: signal, wakes: JSON.parse(stdout.slice(stdout.indexOf('{'))).wakes }
 }
 
+/**
+ * Drops `count` pairs without close() in a worker thread, rings half of them, and resolves once
+ * the worker has ended: its environment closes what it dropped, as the garbage collector never does.
+ */
+export async function dropPairsInWorker(count: number): Promise<void> {
+  const worker = new Worker(fixture('drop-worker.cjs'), { workerData: count })
+  const [exitCode] = await within(once(worker, 'exit'), 'the dropping worker ends')
+  if (exitCode !== 0) throw new Error(`drop-worker.cjs exited with ${exitCode}`)
+}
+
 export interface LeakReport {
   kind: string
   count: number
@@ -189,8 +201,8 @@ export interface LeakReport {
   after: { fds: number; list: string[]; rss: number }
 }
 
-/** Runs `count` cycles of a leak kind ('pairs', 'waits', 'gc') in a child started with --expose-gc. */
-export async function leakCycles(kind: 'pairs' | 'waits' | 'gc', count: number): Promise<LeakReport> {
+/** Runs `count` cycles of a leak kind ('pairs', 'waits', 'dropped') in a child started with --expose-gc. */
+export async function leakCycles(kind: 'pairs' | 'waits' | 'dropped', count: number): Promise<LeakReport> {
   const { code, stdout, stderr } = await within(
     runNode(['--expose-gc', fixture('leaks.cjs'), kind, String(count)]),
     `${count} ${kind} cycles`,

@@ -512,8 +512,11 @@ const SEND_NOSIGNAL: libc::c_int = 0;
 fn create_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
   let mut fds = [0i32; 2];
 
+  // Blocking: O_NONBLOCK belongs to the file description, which a child that inherits the guest
+  // end shares, and a plain blocking peer (a C `recv`, Python's `socket.recv`) must be able to
+  // block. Each end is made non-blocking when this process adopts it (`from_owned_fd`).
   #[cfg(target_os = "linux")]
-  let sock_type = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+  let sock_type = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
   #[cfg(not(target_os = "linux"))]
   let sock_type = libc::SOCK_STREAM;
 
@@ -527,10 +530,7 @@ fn create_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 
   for fd in [&fd0, &fd1] {
     #[cfg(not(target_os = "linux"))]
-    {
-      set_nonblocking(fd.as_raw_fd())?;
-      set_cloexec(fd.as_raw_fd())?;
-    }
+    set_cloexec(fd.as_raw_fd())?;
     #[cfg(any(target_os = "macos", target_os = "ios"))]
     set_nosigpipe(fd.as_raw_fd())?;
     set_socket_option(fd.as_raw_fd(), libc::SO_SNDBUF, SEND_BUFFER_BYTES)?;

@@ -22,7 +22,6 @@ mod uv_watch;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::os::raw::c_void;
 use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::rc::Rc;
@@ -37,7 +36,10 @@ use crate::uv;
 use tokio_watch::TokioWatch;
 use uv_watch::UvWatch;
 
-use super::{check, closed_error, coded, os_error, Claimed, Error, FdClaim, Result};
+use super::{
+  add_env_cleanup, check, closed_error, coded, os_error, remove_env_cleanup, Claimed, EnvCleanup,
+  Error, FdClaim, Result,
+};
 
 /// `tryDrain` found nothing pending.
 #[napi]
@@ -60,40 +62,96 @@ fn wake_status(result: io::Result<usize>) -> i32 {
   }
 }
 
-/// An endpoint not yet watched by this process: the end to hand to a child.
+/// An endpoint not yet watched by this process: the end to hand to a child. Its fd stays open
+/// until it is closed, consumed or let go of, or its thread's environment ends: never because the
+/// JS object was garbage-collected.
 #[napi]
 pub struct NativeHandle {
-  handle: Option<Claimed<DoorbellHandle>>,
+  end: Rc<HandleEnd>,
+}
+
+/// A handle's fd, shared by the JS object and, while open, the environment cleanup hook.
+struct HandleEnd {
+  env: sys::napi_env,
+  handle: RefCell<Option<Claimed<DoorbellHandle>>>,
+}
+
+impl EnvCleanup for HandleEnd {
+  fn on_env_cleanup(&self) {
+    self.handle.borrow_mut().take();
+  }
 }
 
 #[napi]
 impl NativeHandle {
   /// Takes ownership of `fd` after checking that it is an open socket that nothing here owns.
   #[napi(factory)]
-  pub fn from_raw_fd(fd: i32) -> Result<Self> {
+  pub fn from_raw_fd(env: Env, fd: i32) -> Result<Self> {
     doorbell::validate_socket(fd).map_err(|e| os_error(e, "getsockopt"))?;
     let claim = FdClaim::new(fd)?;
     // SAFETY: fd is an open socket that no owner in this process claims.
     let owner = unsafe { DoorbellHandle::from_raw_fd(fd) };
-    Ok(Self {
-      handle: Some(Claimed { owner, claim }),
-    })
+    Self::new(env.raw(), Claimed { owner, claim })
+  }
+
+  fn new(env: sys::napi_env, handle: Claimed<DoorbellHandle>) -> Result<Self> {
+    let end = Rc::new(HandleEnd {
+      env,
+      handle: RefCell::new(None),
+    });
+    if let Err(err) = add_env_cleanup(env, &end) {
+      // The caller keeps its fd.
+      let _ = handle.into_raw_fd();
+      return Err(err);
+    }
+    end.handle.replace(Some(handle));
+    Ok(Self { end })
+  }
+
+  /// Takes the fd out, leaving the handle closed, and unhooks it from its environment's end.
+  fn take(&self) -> Option<Claimed<DoorbellHandle>> {
+    let handle = self.end.handle.borrow_mut().take()?;
+    remove_env_cleanup(self.end.env, &self.end);
+    Some(handle)
+  }
+
+  /// Gives an fd back to a handle that a failed adoption took it from.
+  fn restore(&self, handle: Claimed<DoorbellHandle>) -> Result<()> {
+    add_env_cleanup(self.end.env, &self.end)?;
+    self.end.handle.replace(Some(handle));
+    Ok(())
   }
 
   /// The fd, or -1 once closed or consumed.
   #[napi(getter)]
   pub fn fd(&self) -> i32 {
-    self.handle.as_ref().map_or(-1, |h| h.owner.as_raw_fd())
+    self
+      .end
+      .handle
+      .borrow()
+      .as_ref()
+      .map_or(-1, |h| h.owner.as_raw_fd())
   }
 
   /// Closes the fd; idempotent.
   #[napi]
-  pub fn close(&mut self) {
-    self.handle = None;
+  pub fn close(&self) {
+    drop(self.take());
+  }
+
+  /// Lets go of the fd without closing it and returns it: the caller owns it now.
+  #[napi]
+  pub fn into_raw_fd(&self) -> Result<i32> {
+    self
+      .take()
+      .map(Claimed::into_raw_fd)
+      .ok_or_else(closed_error)
   }
 }
 
 /// A watched endpoint: the core's socket, watched by this thread's engine while waits are pending.
+/// Its fd stays open (and watched) until it is closed or let go of, or its thread's environment
+/// ends: never because the JS object was garbage-collected, which would tell the peer "I am gone".
 #[napi]
 pub struct NativeDoorbell {
   watch: Rc<Watch>,
@@ -182,8 +240,9 @@ enum EngineWatch {
 }
 
 /// What a wake needs: the socket, the JS callback and the state of the JS waits. Shared by the JS
-/// object, the per-ring registry, and the engine for as long as it may call back (libuv's poll
-/// handle until libuv has closed it, tokio's threadsafe function until it is finalized).
+/// object, the per-ring registry and the environment cleanup hook while it is open, and by the
+/// engine for as long as it may call back (libuv's poll handle until libuv has closed it, tokio's
+/// threadsafe function until it is finalized).
 struct Watch {
   env: sys::napi_env,
   socket: RefCell<Option<Claimed<WatchedSocket>>>,
@@ -210,10 +269,11 @@ impl NativeDoorbell {
     on_wake: Function<i32, ()>,
   ) -> Result<(NativeDoorbell, NativeHandle)> {
     let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
-    let host = Self::new(env, Claimed::fresh(socket), on_wake).map_err(|(err, _)| err)?;
-    let guest = NativeHandle {
-      handle: Some(Claimed::fresh(handle)),
-    };
+    let guest = NativeHandle::new(env.raw(), Claimed::fresh(handle))?;
+    let host = Self::new(env, Claimed::fresh(socket), on_wake).map_err(|(err, _)| {
+      guest.close();
+      err
+    })?;
     Ok((host, guest))
   }
 
@@ -224,7 +284,7 @@ impl NativeDoorbell {
     handle: &mut NativeHandle,
     on_wake: Function<i32, ()>,
   ) -> Result<Self> {
-    let Claimed { owner, claim } = handle.handle.take().ok_or_else(closed_error)?;
+    let Claimed { owner, claim } = handle.take().ok_or_else(closed_error)?;
     let (err, given_back) = match DoorbellSocket::from_owned_fd(owner.into()) {
       Ok(socket) => {
         let socket = Claimed {
@@ -250,7 +310,9 @@ impl NativeDoorbell {
         }),
       ),
     };
-    handle.handle = given_back;
+    if let Some(given_back) = given_back {
+      handle.restore(given_back)?;
+    }
     Err(err)
   }
 
@@ -353,7 +415,18 @@ impl NativeDoorbell {
   /// Stops watching and closes the fd before returning; idempotent.
   #[napi]
   pub fn close(&self) {
-    self.watch.close();
+    drop(self.watch.close());
+  }
+
+  /// Stops watching and lets go of the fd without closing it, and returns it: the caller owns it
+  /// now, and may adopt it again in this thread or another.
+  #[napi]
+  pub fn into_raw_fd(&self) -> Result<i32> {
+    self
+      .watch
+      .close()
+      .map(Claimed::into_raw_fd)
+      .ok_or_else(closed_error)
   }
 }
 
@@ -473,12 +546,6 @@ pub fn disarm(fd: i32) -> Result<()> {
   })
 }
 
-impl Drop for NativeDoorbell {
-  fn drop(&mut self) {
-    self.watch.close();
-  }
-}
-
 impl Watch {
   fn with_socket<T>(&self, call: impl FnOnce(&DoorbellSocket) -> T) -> Result<T> {
     match &*self.socket.borrow() {
@@ -496,14 +563,9 @@ impl Watch {
     if let EngineWatch::Tokio(engine) = &self.engine {
       engine.start(self, on_wake.raw())?;
     }
-    // A worker's loop may not close with a handle open: close ours when its environment ends.
-    check(unsafe {
-      sys::napi_add_env_cleanup_hook(
-        self.env,
-        Some(Self::on_env_cleanup),
-        Rc::as_ptr(self) as *mut c_void,
-      )
-    })
+    // Closed when its thread's environment ends, if not before: a worker's loop may not close
+    // with a handle open, and an end left open by a thread that is gone would hide its death.
+    add_env_cleanup(self.env, self)
   }
 
   fn set_armed(&self, armed: bool) {
@@ -553,19 +615,14 @@ impl Watch {
     }
   }
 
-  /// Stops watching, closes the fd and lets go of the JS callback; idempotent.
-  fn close(&self) {
+  /// Stops watching and lets go of the JS callback; returns the socket, for the caller to close or
+  /// let go of, unless it was closed before.
+  fn close(self: &Rc<Self>) -> Option<Claimed<WatchedSocket>> {
     if self.closed.replace(true) {
-      return;
+      return None;
     }
-    unsafe {
-      sys::napi_remove_env_cleanup_hook(
-        self.env,
-        Some(Self::on_env_cleanup),
-        self as *const Self as *mut c_void,
-      )
-    };
-    drop(self.shut_down());
+    remove_env_cleanup(self.env, self);
+    self.shut_down()
   }
 
   /// Stops the engine (it can call back no more), lets go of the JS callback, and returns the
@@ -600,13 +657,12 @@ impl Watch {
       unsafe { sys::napi_delete_reference(self.env, on_wake) };
     }
   }
+}
 
-  unsafe extern "C" fn on_env_cleanup(watch: *mut c_void) {
-    // SAFETY: the hook is removed when the Watch is closed, and the NativeDoorbell that owns it
-    // closes it before dropping it.
-    let watch = unsafe { &*(watch as *const Watch) };
-    if !watch.closed.replace(true) {
-      drop(watch.shut_down());
+impl EnvCleanup for Watch {
+  fn on_env_cleanup(&self) {
+    if !self.closed.replace(true) {
+      drop(self.shut_down());
     }
   }
 }

@@ -1,11 +1,14 @@
 //! The napi surface, one module per concern, each over the core module of the same name.
 //! `index.ts` wraps it into the public API; nothing here is meant to be used directly.
 //!
-//! This file holds what the concerns share: errors, and the registry that gives each fd one owner.
+//! This file holds what the concerns share: errors, the registry that gives each fd one owner,
+//! and the environment cleanup that closes what a thread left open.
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::raw::c_void;
+use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 
 use napi::{sys, Status};
@@ -85,6 +88,52 @@ impl<T: AsRawFd> Claimed<T> {
       claim: FdClaim(fd),
     }
   }
+}
+
+impl<T: Into<OwnedFd>> Claimed<T> {
+  /// Lets go of the fd without closing it, and releases the claim: whoever takes the number
+  /// owns the fd now, and may adopt it again here or in another thread.
+  pub fn into_raw_fd(self) -> RawFd {
+    let Self { owner, claim } = self;
+    let fd = owner.into().into_raw_fd();
+    drop(claim);
+    fd
+  }
+}
+
+/// An object that its thread's environment closes when it ends (a worker that ends, the process
+/// that exits), if nothing closed it before. The garbage collector never closes it: closing an end
+/// tells the peer "I am gone", which only the user's call or the thread's end may say.
+pub trait EnvCleanup {
+  /// Closes what is still open; called once, on the JS thread, as the environment ends.
+  fn on_env_cleanup(&self);
+}
+
+/// Registers `target` to be cleaned up when `env` ends. The hook holds a share of it, so that it
+/// outlives its JS object until it is closed or the environment ends.
+pub(crate) fn add_env_cleanup<T: EnvCleanup>(env: sys::napi_env, target: &Rc<T>) -> Result<()> {
+  let share = Rc::into_raw(Rc::clone(target));
+  let status =
+    unsafe { sys::napi_add_env_cleanup_hook(env, Some(env_cleanup::<T>), share as *mut c_void) };
+  check(status).inspect_err(|_| drop(unsafe { Rc::from_raw(share) }))
+}
+
+/// Undoes [`add_env_cleanup`] for an object closed before its environment ended. Call it once, and
+/// only while the hook has not run.
+pub(crate) fn remove_env_cleanup<T: EnvCleanup>(env: sys::napi_env, target: &Rc<T>) {
+  let share = Rc::as_ptr(target);
+  let status =
+    unsafe { sys::napi_remove_env_cleanup_hook(env, Some(env_cleanup::<T>), share as *mut c_void) };
+  if status == sys::Status::napi_ok {
+    // SAFETY: the share that add_env_cleanup gave the hook, which will not run now.
+    drop(unsafe { Rc::from_raw(share) });
+  }
+}
+
+unsafe extern "C" fn env_cleanup<T: EnvCleanup>(share: *mut c_void) {
+  // SAFETY: the share that add_env_cleanup gave the hook; Node runs each hook once.
+  let target = unsafe { Rc::from_raw(share as *const T) };
+  target.on_env_cleanup();
 }
 
 pub fn check(status: sys::napi_status) -> Result<()> {

@@ -271,3 +271,35 @@ fn a_drain_is_bounded_and_leaves_the_rest_for_the_next() {
   assert_eq!(ours.try_drain_rings().unwrap(), 1);
   assert_eq!(ours.try_drain_rings().unwrap(), 0);
 }
+
+fn status_flags(fd: RawFd) -> libc::c_int {
+  unsafe { libc::fcntl(fd, libc::F_GETFL) }
+}
+
+#[test]
+fn the_guest_end_of_a_new_pair_is_blocking_and_each_adopted_end_non_blocking() {
+  // O_NONBLOCK belongs to the file description, which a child inheriting the guest end shares:
+  // a plain blocking peer must get a blocking socket.
+  let (host, guest) = DoorbellSocket::create_pair().unwrap();
+  assert_eq!(
+    status_flags(host.as_raw_fd()) & libc::O_NONBLOCK,
+    libc::O_NONBLOCK
+  );
+  assert_eq!(status_flags(guest.as_raw_fd()) & libc::O_NONBLOCK, 0);
+  let guest = DoorbellSocket::from_owned_fd(guest.into()).unwrap();
+  assert_eq!(
+    status_flags(guest.as_raw_fd()) & libc::O_NONBLOCK,
+    libc::O_NONBLOCK
+  );
+}
+
+#[test]
+fn a_socket_lets_go_of_its_fd_without_closing_it() {
+  let (host, guest) = DoorbellSocket::create_pair().unwrap();
+  let fd = OwnedFd::from(host).into_raw_fd();
+  assert!(is_open(fd));
+  let host = DoorbellSocket::from_raw_fd(fd).unwrap();
+  assert_eq!(host.signal_now(), SignalResult::Sent);
+  let guest = DoorbellSocket::from_owned_fd(guest.into()).unwrap();
+  assert!(guest.try_drain().unwrap());
+}
