@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
-use napi::bindgen_prelude::{create_custom_tokio_runtime, within_runtime_if_available};
+use napi::bindgen_prelude::within_runtime_if_available;
 use napi::sys;
 
 use crate::binding::{check, closed_error, os_error, Claimed, Error, Result};
@@ -29,7 +29,9 @@ use super::{
 };
 
 /// napi-rs's tokio runtime, with one worker: the engine runs no task on it, only its reactor,
-/// whose thread wakes the doorbells. napi-rs would otherwise start a worker per CPU.
+/// whose thread wakes the doorbells. napi-rs would otherwise start a worker per CPU. Made as the
+/// library loads, so not in the Rust unit tests, which never load it into a runtime.
+#[cfg(not(test))]
 #[napi_derive::module_init]
 fn init_runtime() {
   if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
@@ -38,7 +40,7 @@ fn init_runtime() {
     .enable_io()
     .build()
   {
-    create_custom_tokio_runtime(runtime);
+    napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
   }
 }
 
