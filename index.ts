@@ -12,6 +12,7 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
+export { type Engine, engine } from './engine'
 export { SharedRegion } from './region'
 export {
   type ChildProcessFor,

@@ -2,9 +2,13 @@
 // Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
 import { fork, spawn as spawnChild } from 'node:child_process'
 
-import * as shm from 'shm-doorbell'
-
 import { CHANNEL_SPIN_MICROS, countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+
+const scenario = process.argv[2]
+// The engine is chosen as the package loads, in this process and in the Node guest, which inherits
+// the variable: `doorbell-node-tokio` runs both on tokio, every other scenario on uv.
+process.env.SHM_DOORBELL_ENGINE = scenario === 'doorbell-node-tokio' ? 'tokio' : 'uv'
+const shm = await import('shm-doorbell')
 
 /** A doorbell host: ring, then wait for the guest's ring. */
 function doorbellPeer(command, args) {
@@ -63,6 +67,7 @@ const CHANNEL_MESSAGE_SIZE = 64
 
 const peers = {
   'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
+  'doorbell-node-tokio': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-rust': () => doorbellPeer(rustGuestBinary, ['echo']),
   channel: () => channelPeer(0),
   'channel-spin': () => channelPeer(CHANNEL_SPIN_MICROS),
@@ -93,7 +98,6 @@ const peers = {
   },
 }
 
-const scenario = process.argv[2]
 if (!Object.hasOwn(peers, scenario)) throw new Error(`unknown scenario ${scenario}`)
 const rounds = countArg(3, 20_000)
 const warmUp = countArg(4, 2_000)

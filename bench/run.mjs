@@ -35,7 +35,8 @@ const LARGE = 65536
 
 // `channel: true` marks the scenarios that need the Channel (issue 12), skipped without it.
 const allRoundTripScenarios = [
-  { id: 'doorbell-node', label: 'shm-doorbell, Node ↔ Node' },
+  { id: 'doorbell-node', label: 'shm-doorbell, Node ↔ Node, uv engine' },
+  { id: 'doorbell-node-tokio', label: 'shm-doorbell, Node ↔ Node, tokio engine' },
   { id: 'doorbell-rust', label: 'shm-doorbell, Node ↔ Rust' },
   { id: 'pipe', label: "Node stdio 'pipe'" },
   { id: 'ipc', label: 'Node child_process IPC' },
@@ -290,6 +291,8 @@ const RATIOS = [
   ['Node↔Node / C floor', 'doorbell-node', 'floor'],
   ['Node↔Rust / C floor', 'doorbell-rust', 'floor'],
   ['stdio pipe / C floor', 'pipe', 'floor'],
+  ['Node↔Node, tokio / uv engine', 'doorbell-node-tokio', 'doorbell-node'],
+  ['Node↔Node, tokio engine / stdio pipe', 'doorbell-node-tokio', 'pipe'],
   ['Channel asleep / doorbell Node↔Node', 'channel', 'doorbell-node'],
   ['Channel asleep / stdio pipe', 'channel', 'pipe'],
   ['Channel with spin / C spin ping-pong', 'channel-spin', 'spin'],
@@ -311,8 +314,14 @@ function ratios({ roundTrip, syscallsPerRoundTrip: calls }) {
   }))
 }
 
-/** Each goal of issue 3 with what this run measured; `pass` is null when it could not be measured. */
-function doorbellGoals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, fanIn: fan, idle: still }) {
+/** Each goal of issues 3 and 10 with what this run measured; `pass` is null when it could not be measured. */
+function doorbellGoals({
+  ratios: [vsPipe, vsFloor, , , tokioVsUv],
+  signal,
+  streaming: stream,
+  fanIn: fan,
+  idle: still,
+}) {
   const list = [
     ['round trip p50, Node↔Node / stdio pipe', vsPipe.p50, '≤ 1.0', (v) => v <= 1],
     ['round trip p99, Node↔Node / stdio pipe', vsPipe.p99, '≤ 1.0', (v) => v <= 1],
@@ -325,6 +334,7 @@ function doorbellGoals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, f
     ['native bytes per idle doorbell (malloc heap)', fan.nativeBytesPerDoorbell, '< 1,024', (v) => v < 1024],
     ['CPU of 1,000 idle doorbells (µs per s)', fan.idleCpuMicrosPerSecond, '< 1,000 (0.1%)', (v) => v < 1000],
     ['CPU of a pending wait (µs per s)', still.cpuMicros / still.seconds, '< 1,000 (0.1%)', (v) => v < 1000],
+    ['round trip p50, Node↔Node, tokio / uv engine (issue 10)', tokioVsUv.p50, '≤ 1.5', (v) => v <= 1.5],
   ]
   return list.map(([goal, measured, target, check]) => ({
     goal,
