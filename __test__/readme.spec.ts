@@ -27,13 +27,22 @@ test.after.always(() => {
 })
 
 test('the README names its examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
-  t.deepEqual([...files.keys()].sort(), ['guest.mjs', 'guest.py', 'host.mjs', 'python-host.mjs', 'threads.mjs'])
+  t.deepEqual([...files.keys()].sort(), [
+    'channel-guest.mjs',
+    'channel-host.mjs',
+    'guest.mjs',
+    'guest.py',
+    'host.mjs',
+    'python-host.mjs',
+    'threads.mjs',
+  ])
   for (const [name, body] of files) t.notRegex(body, /^\s*(await )?using /m, name)
 })
 
 for (const [entry, output] of [
   ['host.mjs', ''],
   ['threads.mjs', 'three rounds with a worker'],
+  ['channel-host.mjs', 'PING\nSHARED\nMEMORY'],
   ['python-host.mjs', 'the Python guest exited with 0'],
 ]) {
   test(`the README's ${entry} runs as written`, async (t) => {
