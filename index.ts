@@ -11,5 +11,6 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
+export { type Engine, engine } from './engine'
 export { SharedRegion } from './region'
 export { type ChildProcessFor, type SpawnGuestOptions, type SpawnedGuest, spawn } from './spawn'
