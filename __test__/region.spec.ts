@@ -5,13 +5,10 @@ import {
   existsSync,
   fstatSync,
   ftruncateSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   unlinkSync,
-  writeFileSync,
 } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
@@ -637,23 +634,3 @@ linuxSerialTest(
     t.is(regionMappings(), 0, "the worker's end unmapped its region")
   },
 )
-
-test("the README's host and guest share a counter that ends at two million, run as written", async (t) => {
-  const readme = readFileSync('README.md', 'utf8')
-  const block = (name: string): string => {
-    const match = new RegExp('```js\\n(// ' + name.replace('.', '\\.') + '[^\\n]*\\n[\\s\\S]*?)```').exec(readme)
-    if (!match) throw new Error(`no ${name} block in the README`)
-    return match[1]
-  }
-  // Inside the package, so that `shm-doorbell` resolves to it as it does for a user who installed it.
-  const dir = mkdtempSync(resolve('__test__/.readme-'))
-  try {
-    writeFileSync(resolve(dir, 'host.mjs'), block('host.mjs'))
-    writeFileSync(resolve(dir, 'guest.mjs'), block('guest.mjs'))
-    const { code, stdout, stderr } = await runNode(['host.mjs'], { cwd: dir })
-    t.is(code, 0, stderr)
-    t.is(stdout, '2000000\n')
-  } finally {
-    rmSync(dir, { recursive: true })
-  }
-})
