@@ -34,6 +34,8 @@ test('the README names its examples, and none uses `using`, a SyntaxError in pla
     'guest.py',
     'host.mjs',
     'python-host.mjs',
+    'region-guest.mjs',
+    'region-host.mjs',
     'threads.mjs',
   ])
   for (const [name, body] of files) t.notRegex(body, /^\s*(await )?using /m, name)
@@ -44,6 +46,7 @@ for (const [entry, output] of [
   ['threads.mjs', 'three rounds with a worker'],
   ['channel-host.mjs', 'PING\nSHARED\nMEMORY'],
   ['python-host.mjs', 'the Python guest exited with 0'],
+  ['region-host.mjs', '2000000'],
 ]) {
   test(`the README's ${entry} runs as written`, async (t) => {
     const { code, stdout, stderr } = await within(runNode([entry], { cwd: project }), `node ${entry}`)
