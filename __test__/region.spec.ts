@@ -5,13 +5,10 @@ import {
   existsSync,
   fstatSync,
   ftruncateSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   unlinkSync,
-  writeFileSync,
 } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
@@ -77,6 +74,11 @@ const regionMappings = (): number =>
     .split('\n')
     .filter((line) => line.includes('shm-doorbell-region')).length
 
+/** Tests that need Linux (memfd seals, /proc, ulimit -v), skipped elsewhere and named so. */
+const onLinux = process.platform === 'linux'
+const linuxTest = onLinux ? test : test.skip
+const linuxSerialTest = onLinux ? test.serial : test.serial.skip
+
 const guests = { Node: [process.execPath, nodeGuest], Rust: [rustGuest] } as const
 
 for (const [name, [command, ...script]] of Object.entries(guests)) {
@@ -96,30 +98,33 @@ for (const [name, [command, ...script]] of Object.entries(guests)) {
   })
 }
 
-test('a region made by a Rust peer (sealed by the crate) is mapped here, and each side sees the other pattern', async (t) => {
-  const { child, doorbell } = spawn(rustGuest, ['region-made', String(PAGE * 16)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const exit = exitOf(child)
-  const line = await within(
-    new Promise<string>((resolveLine) => child.stdout.once('data', (chunk: Buffer) => resolveLine(chunk.toString()))),
-    'the Rust peer made its region',
-  )
-  const { pid, fd, size } = JSON.parse(line)
-  t.is(size, PAGE * 16)
-  // A second fd for the peer's memfd, with its seals: what the peer would pass over a socket.
-  using region = SharedRegion.fromRawFd(openSync(`/proc/${pid}/fd/${fd}`, 'r+'))
-  t.is(region.size, PAGE * 16)
-  const bytes = new Uint8Array(region.buffer)
-  t.is(mismatches(bytes, guestByte), 0)
-  t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
-  writePattern(bytes)
-  doorbell.signalNow()
-  const { code, stdout } = await within(exit, 'the Rust peer exits')
-  t.is(code, 0)
-  t.deepEqual(JSON.parse(stdout.split('\n').filter(Boolean).at(-1)!), { mismatches: 0 })
-  doorbell.close()
-})
+linuxTest(
+  'a region made by a Rust peer (sealed by the crate) is mapped here, and each side sees the other pattern (Linux: /proc)',
+  async (t) => {
+    const { child, doorbell } = spawn(rustGuest, ['region-made', String(PAGE * 16)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    const exit = exitOf(child)
+    const line = await within(
+      new Promise<string>((resolveLine) => child.stdout.once('data', (chunk: Buffer) => resolveLine(chunk.toString()))),
+      'the Rust peer made its region',
+    )
+    const { pid, fd, size } = JSON.parse(line)
+    t.is(size, PAGE * 16)
+    // A second fd for the peer's memfd, with its seals: what the peer would pass over a socket.
+    using region = SharedRegion.fromRawFd(openSync(`/proc/${pid}/fd/${fd}`, 'r+'))
+    t.is(region.size, PAGE * 16)
+    const bytes = new Uint8Array(region.buffer)
+    t.is(mismatches(bytes, guestByte), 0)
+    t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
+    writePattern(bytes)
+    doorbell.signalNow()
+    const { code, stdout } = await within(exit, 'the Rust peer exits')
+    t.is(code, 0)
+    t.deepEqual(JSON.parse(stdout.split('\n').filter(Boolean).at(-1)!), { mismatches: 0 })
+    doorbell.close()
+  },
+)
 
 /**
  * Runs `count` calls of `call` here, in step with a guest that runs its own in `mode`, on one
@@ -198,20 +203,23 @@ test.serial('a compareExchange spin lock guards a counter that two processes inc
   t.fail(`in ${MAX_COUNT_RUNS} runs the lock was never contended, so the count proved nothing`)
 })
 
-test("a guest's ftruncate on the region's fd fails with EPERM, and the host keeps reading its whole region", async (t) => {
-  const region = SharedRegion.create(PAGE * 64)
-  const bytes = new Uint8Array(region.buffer)
-  writePattern(bytes)
-  const { doorbell, exit } = startGuest(process.execPath, [nodeGuest, 'truncate'], region)
-  const { code, stdout } = await within(exit, 'guest exit')
-  t.is(code, 0)
-  t.deepEqual(JSON.parse(stdout), { codes: { shrink: 'EPERM', zero: 'EPERM', grow: 'EPERM' }, size: region.size })
-  t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
-  t.is(mismatches(bytes, hostByte), 0)
-  t.is(fstatSync(region.fd).size, PAGE * 64)
-  doorbell.close()
-  region.close()
-})
+linuxTest(
+  "a guest's ftruncate on the region's fd fails with EPERM, and the host keeps reading its whole region (Linux: seals)",
+  async (t) => {
+    const region = SharedRegion.create(PAGE * 64)
+    const bytes = new Uint8Array(region.buffer)
+    writePattern(bytes)
+    const { doorbell, exit } = startGuest(process.execPath, [nodeGuest, 'truncate'], region)
+    const { code, stdout } = await within(exit, 'guest exit')
+    t.is(code, 0)
+    t.deepEqual(JSON.parse(stdout), { codes: { shrink: 'EPERM', zero: 'EPERM', grow: 'EPERM' }, size: region.size })
+    t.throws(() => ftruncateSync(region.fd, 0), { code: 'EPERM' })
+    t.is(mismatches(bytes, hostByte), 0)
+    t.is(fstatSync(region.fd).size, PAGE * 64)
+    doorbell.close()
+    region.close()
+  },
+)
 
 /** A child script that prints its args and, for each fd it was given, the inode behind it. */
 const DESCRIBE_FDS = `
@@ -289,25 +297,28 @@ test('close() detaches the buffer: live views of every kind read as empty, and n
   t.throws(() => new Uint8Array(buffer), { instanceOf: TypeError })
 })
 
-test('close() is idempotent and intoRawFd hands the fd over: detached, closed, fd -1, the fd still open', (t) => {
-  const region = SharedRegion.create(PAGE)
-  new Uint8Array(region.buffer)[0] = 42
-  const fd = region.intoRawFd()
-  t.true(fdTarget(fd)?.includes('shm-doorbell-region'))
-  t.is(region.fd, -1)
-  t.true(region.closed)
-  t.is(region.buffer.byteLength, 0)
-  t.throws(() => region.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
-  region.close()
-  const adopted = SharedRegion.fromRawFd(fd)
-  t.is(adopted.fd, fd)
-  t.is(new Uint8Array(adopted.buffer)[0], 42)
-  adopted.close()
-  adopted.close()
-  t.is(fdTarget(fd), undefined)
-  t.is(adopted.fd, -1)
-  t.throws(() => adopted.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
-})
+linuxTest(
+  'close() is idempotent and intoRawFd hands the fd over: detached, closed, fd -1, the fd still open (Linux: /proc)',
+  (t) => {
+    const region = SharedRegion.create(PAGE)
+    new Uint8Array(region.buffer)[0] = 42
+    const fd = region.intoRawFd()
+    t.true(fdTarget(fd)?.includes('shm-doorbell-region'))
+    t.is(region.fd, -1)
+    t.true(region.closed)
+    t.is(region.buffer.byteLength, 0)
+    t.throws(() => region.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
+    region.close()
+    const adopted = SharedRegion.fromRawFd(fd)
+    t.is(adopted.fd, fd)
+    t.is(new Uint8Array(adopted.buffer)[0], 42)
+    adopted.close()
+    adopted.close()
+    t.is(fdTarget(fd), undefined)
+    t.is(adopted.fd, -1)
+    t.throws(() => adopted.intoRawFd(), { code: 'ERR_DOORBELL_CLOSED' })
+  },
+)
 
 test('using closes the region at the end of the block', (t) => {
   let seen: SharedRegion
@@ -336,15 +347,18 @@ test('a region is zero-filled, sized in whole pages, and its MAX_SIZE is 1 TiB (
   t.is(SharedRegion.MAX_SIZE, process.versions.node.startsWith('20.') ? 2 ** 32 : 2 ** 40)
 })
 
-test('a region of MAX_SIZE bytes maps without touching its pages, and its last byte is reachable', (t) => {
-  const region = SharedRegion.create(SharedRegion.MAX_SIZE)
-  t.is(region.buffer.byteLength, SharedRegion.MAX_SIZE)
-  const last = new Uint8Array(region.buffer, SharedRegion.MAX_SIZE - PAGE)
-  last[PAGE - 1] = 7
-  t.is(last[PAGE - 1], 7)
-  region.close()
-  t.is(last.length, 0)
-})
+linuxTest(
+  'a region of MAX_SIZE bytes maps without touching its pages, and its last byte is reachable (Linux: tested there only)',
+  (t) => {
+    const region = SharedRegion.create(SharedRegion.MAX_SIZE)
+    t.is(region.buffer.byteLength, SharedRegion.MAX_SIZE)
+    const last = new Uint8Array(region.buffer, SharedRegion.MAX_SIZE - PAGE)
+    last[PAGE - 1] = 7
+    t.is(last[PAGE - 1], 7)
+    region.close()
+    t.is(last.length, 0)
+  },
+)
 
 test('the SharedRegion constructor is not public', (t) => {
   const Constructor = SharedRegion as unknown as new () => SharedRegion
@@ -388,8 +402,8 @@ function refusesAndLeavesAsItWas(t: ExecutionContext, fd: number, code: string):
   t.is(after.size, before.size)
 }
 
-test.serial(
-  'SharedRegion.fromRawFd refuses a file, a directory and a device as not shared memory, and leaves them open',
+linuxSerialTest(
+  'SharedRegion.fromRawFd refuses a file, a directory and a device as not shared memory, and leaves them open (Linux: memfd)',
   (t) => {
     const before = openFdCount()
     for (const [path, flags] of [
@@ -405,8 +419,8 @@ test.serial(
   },
 )
 
-test.serial(
-  'SharedRegion.fromRawFd refuses shared memory that is not sealed against shrinking, and leaves it as it was',
+linuxSerialTest(
+  'SharedRegion.fromRawFd refuses shared memory that is not sealed against shrinking, and leaves it as it was (Linux: seals)',
   (t) => {
     const path = `/dev/shm/shm-doorbell-test-${process.pid}`
     const fd = openSync(path, 'w+')
@@ -440,8 +454,8 @@ async function pythonMemfd(size: number, seals: string): Promise<{ fd: number; d
   return { fd, done: () => child.stdin!.end() }
 }
 
-test.serial(
-  'SharedRegion.fromRawFd refuses an empty, an unsealed or a too large memfd, and maps a peer memfd sealed only against shrinking',
+linuxSerialTest(
+  'SharedRegion.fromRawFd refuses an empty, an unsealed or a too large memfd, and maps a peer memfd sealed only against shrinking (Linux: memfd)',
   async (t) => {
     const empty = await pythonMemfd(0, 'fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW')
     refusesAndLeavesAsItWas(t, empty.fd, 'ERR_DOORBELL_REGION_EMPTY')
@@ -481,7 +495,7 @@ test.serial(
   },
 )
 
-test.serial('SharedRegion.fromRawFd refuses a read-only fd with EACCES and leaves it open', (t) => {
+linuxSerialTest('SharedRegion.fromRawFd refuses a read-only fd with EACCES and leaves it open (Linux: /proc)', (t) => {
   using region = SharedRegion.create(PAGE)
   const readOnly = openSync(`/proc/self/fd/${region.fd}`, 'r')
   const err = t.throws(() => SharedRegion.fromRawFd(readOnly), { code: 'EACCES' })
@@ -490,7 +504,7 @@ test.serial('SharedRegion.fromRawFd refuses a read-only fd with EACCES and leave
   closeSync(readOnly)
 })
 
-test('SharedRegion.fromArgv takes --region-fd N or --region-fd=N, the last one wins', (t) => {
+linuxTest('SharedRegion.fromArgv takes --region-fd N or --region-fd=N, the last one wins (Linux: /proc)', (t) => {
   using region = SharedRegion.create(PAGE)
   new Uint8Array(region.buffer)[0] = 9
   for (const argv of [
@@ -526,42 +540,54 @@ async function underLimit(limit: string, mode: string) {
   return JSON.parse(stdout)
 }
 
-test('under ulimit -n 64, with the fd table full, create throws EMFILE from memfd_create and works again once fds are freed', async (t) => {
-  const report = await underLimit('-n 64', 'fds')
-  t.deepEqual(report.failure, { code: 'EMFILE', syscall: 'memfd_create' })
-  t.true(report.held > 30, `only ${report.held} fds filled the table`)
-  t.is(report.freed, report.before, 'the failed create left no fd behind')
-  t.is(report.again, 'created')
-})
+linuxTest(
+  'under ulimit -n 64, with the fd table full, create throws EMFILE from memfd_create and works again once fds are freed (Linux: memfd_create)',
+  async (t) => {
+    const report = await underLimit('-n 64', 'fds')
+    t.deepEqual(report.failure, { code: 'EMFILE', syscall: 'memfd_create' })
+    t.true(report.held > 30, `only ${report.held} fds filled the table`)
+    t.is(report.freed, report.before, 'the failed create left no fd behind')
+    t.is(report.again, 'created')
+  },
+)
 
-test('under ulimit -v, a region larger than the address space left throws ENOMEM from mmap and leaks no fd', async (t) => {
-  const report = await underLimit('-v 4194304', 'memory')
-  t.deepEqual(report.failure, { code: 'ENOMEM', syscall: 'mmap', errno: -12 })
-  t.is(report.fdsAfter, report.fdsBefore)
-  t.is(report.again, 'created')
-})
+linuxTest(
+  'under ulimit -v, a region larger than the address space left throws ENOMEM from mmap and leaks no fd (Linux: ulimit -v)',
+  async (t) => {
+    const report = await underLimit('-v 4194304', 'memory')
+    t.deepEqual(report.failure, { code: 'ENOMEM', syscall: 'mmap', errno: -12 })
+    t.is(report.fdsAfter, report.fdsBefore)
+    t.is(report.again, 'created')
+  },
+)
 
-test('10,000 create/close cycles of 64 KiB regions, every page touched, keep fds, mappings and RSS flat', async (t) => {
-  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-cycles.cjs'), '10000', '65536'])
-  t.is(code, 0, stderr)
-  const { before, after, ms } = JSON.parse(stdout)
-  t.log(
-    `fds ${before.fds} -> ${after.fds}, mappings ${before.maps} -> ${after.maps}, RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB, ${ms.toFixed(0)} ms`,
-  )
-  t.is(after.fds, before.fds)
-  t.is(after.regionMaps, 0)
-  t.is(before.regionMaps, 0)
-  // Leaked mappings would add 10,000 lines; V8 may map a few heap pages of its own.
-  t.true(after.maps - before.maps <= 20, `${before.maps} -> ${after.maps} mappings`)
-  // Leaked regions would hold 625 MiB.
-  t.true(after.rss - before.rss < 32 * 2 ** 20, `RSS ${before.rss} -> ${after.rss}`)
-})
+linuxTest(
+  '10,000 create/close cycles of 64 KiB regions, every page touched, keep fds, mappings and RSS flat (Linux: /proc)',
+  async (t) => {
+    const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-cycles.cjs'), '10000', '65536'])
+    t.is(code, 0, stderr)
+    const { before, after, ms } = JSON.parse(stdout)
+    t.log(
+      `fds ${before.fds} -> ${after.fds}, mappings ${before.maps} -> ${after.maps}, RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB, ${ms.toFixed(0)} ms`,
+    )
+    t.is(after.fds, before.fds)
+    t.is(after.regionMaps, 0)
+    t.is(before.regionMaps, 0)
+    // Leaked mappings would add 10,000 lines; V8 may map a few heap pages of its own.
+    t.true(after.maps - before.maps <= 20, `${before.maps} -> ${after.maps} mappings`)
+    // Leaked regions would hold 625 MiB.
+    t.true(after.rss - before.rss < 32 * 2 ** 20, `RSS ${before.rss} -> ${after.rss}`)
+  },
+)
 
-test('an open region is never unmapped or closed by garbage collection: its views outlive the collected SharedRegion', async (t) => {
-  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-gc.cjs')])
-  t.is(code, 0, stderr)
-  t.deepEqual(JSON.parse(stdout), { collected: true, length: 2 ** 18, intact: true, fds: 1, maps: 1 })
-})
+linuxTest(
+  'an open region is never unmapped or closed by garbage collection: its views outlive the collected SharedRegion (Linux: /proc)',
+  async (t) => {
+    const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-gc.cjs')])
+    t.is(code, 0, stderr)
+    t.deepEqual(JSON.parse(stdout), { collected: true, length: 2 ** 18, intact: true, fds: 1, maps: 1 })
+  },
+)
 
 /** Runs region-worker.cjs on `fd`; resolves with its message once it has exited. */
 async function inWorker(fd: number, adds: number, close: boolean) {
@@ -574,25 +600,28 @@ async function inWorker(fd: number, adds: number, close: boolean) {
   return { message: await within(message, 'the worker mapped the region'), code: await within(exit, 'worker exit') }
 }
 
-test.serial('a worker adopts a dup of the fd and maps the same memory with its own ArrayBuffer', async (t) => {
-  using region = SharedRegion.create(PAGE * 4)
-  const bytes = new Uint8Array(region.buffer)
-  writePattern(bytes, 64)
-  const words = new Int32Array(region.buffer)
-  const copy = openSync(`/proc/self/fd/${region.fd}`, 'r+')
-  const running = inWorker(copy, 100_000, true)
-  for (let i = 0; i < 100_000; i++) Atomics.add(words, COUNTER, 1)
-  const { message, code } = await running
-  t.is(code, 0)
-  t.deepEqual(message, { size: region.size, mismatches: 0, fd: copy })
-  t.is(Atomics.load(words, COUNTER), 200_000)
-  t.is(fdTarget(copy), undefined, 'the worker closed its region')
-  t.is(regionMappings(), 1, "only this thread's mapping is left")
-  t.false(region.closed)
-})
+linuxSerialTest(
+  'a worker adopts a dup of the fd and maps the same memory with its own ArrayBuffer (Linux: /proc)',
+  async (t) => {
+    using region = SharedRegion.create(PAGE * 4)
+    const bytes = new Uint8Array(region.buffer)
+    writePattern(bytes, 64)
+    const words = new Int32Array(region.buffer)
+    const copy = openSync(`/proc/self/fd/${region.fd}`, 'r+')
+    const running = inWorker(copy, 100_000, true)
+    for (let i = 0; i < 100_000; i++) Atomics.add(words, COUNTER, 1)
+    const { message, code } = await running
+    t.is(code, 0)
+    t.deepEqual(message, { size: region.size, mismatches: 0, fd: copy })
+    t.is(Atomics.load(words, COUNTER), 200_000)
+    t.is(fdTarget(copy), undefined, 'the worker closed its region')
+    t.is(regionMappings(), 1, "only this thread's mapping is left")
+    t.false(region.closed)
+  },
+)
 
-test.serial(
-  'a region handed to a worker with intoRawFd is mapped there, and closed when the worker ends without closing it',
+linuxSerialTest(
+  'a region handed to a worker with intoRawFd is mapped there, and closed when the worker ends without closing it (Linux: /proc)',
   async (t) => {
     const region = SharedRegion.create(PAGE * 4)
     writePattern(new Uint8Array(region.buffer), 64)
@@ -605,23 +634,3 @@ test.serial(
     t.is(regionMappings(), 0, "the worker's end unmapped its region")
   },
 )
-
-test("the README's host and guest share a counter that ends at two million, run as written", async (t) => {
-  const readme = readFileSync('README.md', 'utf8')
-  const block = (name: string): string => {
-    const match = new RegExp('```js\\n(// ' + name.replace('.', '\\.') + '[^\\n]*\\n[\\s\\S]*?)```').exec(readme)
-    if (!match) throw new Error(`no ${name} block in the README`)
-    return match[1]
-  }
-  // Inside the package, so that `shm-doorbell` resolves to it as it does for a user who installed it.
-  const dir = mkdtempSync(resolve('__test__/.readme-'))
-  try {
-    writeFileSync(resolve(dir, 'host.mjs'), block('host.mjs'))
-    writeFileSync(resolve(dir, 'guest.mjs'), block('guest.mjs'))
-    const { code, stdout, stderr } = await runNode(['host.mjs'], { cwd: dir })
-    t.is(code, 0, stderr)
-    t.is(stdout, '2000000\n')
-  } finally {
-    rmSync(dir, { recursive: true })
-  }
-})

@@ -9,7 +9,9 @@ const [first, second] = process.argv.slice(2)
 if (first === 'guest') {
   const channel = Channel.fromArgv()
   const count = Number(second)
-  for (let received = 0; received < count; received++) if (channel.tryRecv() === undefined) await channel.recv()
+  for (let received = 0; received < count; received++) {
+    if (channel.tryRecv() === undefined) await channel.recv()
+  }
   channel.trySend('done')
   await channel.recv().catch(() => {}) // until the host closes
   channel.close()

@@ -57,14 +57,13 @@ impl Refusal {
     }
   }
 
-  fn message(self) -> String {
+  /// What the fd was found to be, as in "fd 5 is not a shared-memory object".
+  pub fn message(self) -> &'static str {
     match self {
-      Refusal::NotSharedMemory => "the fd is not a shared-memory object".to_string(),
-      Refusal::NotSealed => {
-        "the shared-memory object is not sealed against shrinking (F_SEAL_SHRINK)".to_string()
-      }
-      Refusal::Empty => "the shared-memory object is empty".to_string(),
-      Refusal::TooLarge => "the shared-memory object is larger than a region may be".to_string(),
+      Refusal::NotSharedMemory => "not a shared-memory object",
+      Refusal::NotSealed => "shared memory not sealed against shrinking (F_SEAL_SHRINK)",
+      Refusal::Empty => "an empty shared-memory object",
+      Refusal::TooLarge => "a shared-memory object larger than a region may be",
     }
   }
 
@@ -72,7 +71,7 @@ impl Refusal {
   pub fn into_error(self) -> io::Error {
     io::Error::new(
       io::ErrorKind::InvalidInput,
-      format!("{}: {}", self.code(), self.message()),
+      format!("{}: the fd is {}", self.code(), self.message()),
     )
   }
 

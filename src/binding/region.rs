@@ -87,7 +87,10 @@ impl NativeRegion {
       }
       Err((err, owned)) => {
         let _ = owned.into_raw_fd();
-        Err(traced_error(err))
+        Err(match Refusal::of(&err.0) {
+          Some(refusal) => coded(refusal.code(), format!("fd {fd} is {}", refusal.message())),
+          None => traced_error(err),
+        })
       }
     }
   }
