@@ -1,6 +1,7 @@
 import { inspect, type InspectOptions } from 'node:util'
 
 import * as binding from './native'
+import { engine } from './engine'
 import {
   AbortError,
   type CodedError,
@@ -396,7 +397,7 @@ export class Doorbell {
     this.close()
   }
 
-  /** `Doorbell { fd, closed, peerDead, ref, pendingWaits }` in `util.inspect` and `console.log`. */
+  /** `Doorbell { fd, closed, peerDead, ref, pendingWaits, engine }` in `util.inspect` and `console.log`. */
   [inspect.custom](depth: number, options: InspectOptions): string {
     const state = {
       fd: this.fd,
@@ -404,6 +405,7 @@ export class Doorbell {
       peerDead: this.#closed ? this.#peerDeadAtClose : this.#native.isPeerDead(),
       ref: this.#keepsLoopAlive,
       pendingWaits: this.#waiters.size,
+      engine,
     }
     return inspectState('Doorbell', state, depth, options)
   }

@@ -11,4 +11,5 @@ export {
   setNonblocking,
   validateFd,
 } from './doorbell'
+export { type Engine, engine } from './engine'
 export { type ChildProcessFor, type SpawnedGuest, spawn } from './spawn'

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { inspect } from 'node:util'
 
 import test from 'ava'
-import { Doorbell, DoorbellHandle, closePeerFd, validateFd } from 'shm-doorbell'
+import { Doorbell, DoorbellHandle, closePeerFd, engine, validateFd } from 'shm-doorbell'
 
 import { openFdCount, stateAfter, within } from './helpers.ts'
 
@@ -422,21 +422,35 @@ test('many waits on one AbortSignal add one abort listener per doorbell, and no 
   guest.close()
 })
 
-test("util.inspect shows a doorbell's fd, closed, peer dead, ref and pending waits, and a handle's fd and closed", async (t) => {
+test("util.inspect shows a doorbell's fd, closed, peer dead, ref, pending waits and engine, and a handle's fd and closed", async (t) => {
   const [host, handle] = Doorbell.createPair()
   const fd = host.fd
   const handleFd = handle.fd
+  // On one line, as inspect prints it where it fits (a doorbell's state takes two lines at Node's 80).
+  const oneLine = (value: unknown) => inspect(value, { breakLength: Infinity })
   t.is(inspect(handle), `DoorbellHandle { fd: ${handleFd}, closed: false }`)
-  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: true, pendingWaits: 0 }`)
+  t.is(
+    oneLine(host),
+    `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: true, pendingWaits: 0, engine: '${engine}' }`,
+  )
   const waits = [host.wait(), host.wait()]
   host.unref()
-  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: false, pendingWaits: 2 }`)
+  t.is(
+    oneLine(host),
+    `Doorbell { fd: ${fd}, closed: false, peerDead: false, ref: false, pendingWaits: 2, engine: '${engine}' }`,
+  )
   handle.close()
   for (const wait of waits) await t.throwsAsync(wait, { code: 'ERR_DOORBELL_PEER_DEAD' })
   t.is(inspect(handle), 'DoorbellHandle { fd: -1, closed: true }')
-  t.is(inspect(host), `Doorbell { fd: ${fd}, closed: false, peerDead: true, ref: false, pendingWaits: 0 }`)
+  t.is(
+    oneLine(host),
+    `Doorbell { fd: ${fd}, closed: false, peerDead: true, ref: false, pendingWaits: 0, engine: '${engine}' }`,
+  )
   host.close()
-  t.is(inspect(host), 'Doorbell { fd: -1, closed: true, peerDead: true, ref: false, pendingWaits: 0 }')
+  t.is(
+    oneLine(host),
+    `Doorbell { fd: -1, closed: true, peerDead: true, ref: false, pendingWaits: 0, engine: '${engine}' }`,
+  )
   t.is(inspect({ nested: { host } }, { depth: 0 }), '{ nested: [Object] }')
   t.is(inspect([host], { depth: 0 }), '[ [Doorbell] ]')
 })

@@ -144,7 +144,7 @@ export function renderTables(results) {
     ),
     '',
     table(
-      ['goal (issue 3)', 'measured', 'target', 'met'],
+      ['goal (issue)', 'measured', 'target', 'met'],
       goals.map(({ goal, measured, target, pass }) => [
         goal,
         number(measured, Math.abs(measured) >= 100 ? 0 : 2),

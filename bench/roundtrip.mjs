@@ -2,9 +2,13 @@
 // Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
 import { fork, spawn as spawnChild } from 'node:child_process'
 
-import { spawn } from 'shm-doorbell'
-
 import { countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+
+const scenario = process.argv[2]
+// The engine is chosen as the package loads, in this process and in the Node guest, which inherits
+// the variable: `doorbell-node-tokio` runs both on tokio, every other scenario on uv.
+process.env.SHM_DOORBELL_ENGINE = scenario === 'doorbell-node-tokio' ? 'tokio' : 'uv'
+const { spawn } = await import('shm-doorbell')
 
 /** A doorbell host: ring, then wait for the guest's ring. */
 function doorbellPeer(command, args) {
@@ -38,6 +42,7 @@ function messagePeer(send, onAnswer, close) {
 
 const peers = {
   'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
+  'doorbell-node-tokio': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-rust': () => doorbellPeer(rustGuestBinary, ['echo']),
   pipe() {
     const child = spawnChild(process.execPath, [guestScript, 'pipe'], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -66,7 +71,6 @@ const peers = {
   },
 }
 
-const scenario = process.argv[2]
 if (!Object.hasOwn(peers, scenario)) throw new Error(`unknown scenario ${scenario}`)
 const rounds = countArg(3, 20_000)
 const warmUp = countArg(4, 2_000)

@@ -21,7 +21,8 @@ const RING_BATCH = 4
 const IDLE_MS = 5000
 
 const roundTripScenarios = [
-  { id: 'doorbell-node', label: 'shm-doorbell, Node ↔ Node' },
+  { id: 'doorbell-node', label: 'shm-doorbell, Node ↔ Node, uv engine' },
+  { id: 'doorbell-node-tokio', label: 'shm-doorbell, Node ↔ Node, tokio engine' },
   { id: 'doorbell-rust', label: 'shm-doorbell, Node ↔ Rust' },
   { id: 'pipe', label: "Node stdio 'pipe'" },
   { id: 'ipc', label: 'Node child_process IPC' },
@@ -164,6 +165,8 @@ const RATIOS = [
   ['Node↔Node / C floor', 'doorbell-node', 'floor'],
   ['Node↔Rust / C floor', 'doorbell-rust', 'floor'],
   ['stdio pipe / C floor', 'pipe', 'floor'],
+  ['Node↔Node, tokio / uv engine', 'doorbell-node-tokio', 'doorbell-node'],
+  ['Node↔Node, tokio engine / stdio pipe', 'doorbell-node-tokio', 'pipe'],
 ]
 
 /**
@@ -181,8 +184,8 @@ function ratios({ roundTrip, syscallsPerRoundTrip: calls }) {
   }))
 }
 
-/** Each goal of issue 3 with what this run measured; `pass` is null when it could not be measured. */
-function goals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, fanIn: fan, idle: still }) {
+/** Each goal of issues 3 and 10 with what this run measured; `pass` is null when it could not be measured. */
+function goals({ ratios: [vsPipe, vsFloor, , , tokioVsUv], signal, streaming: stream, fanIn: fan, idle: still }) {
   const list = [
     ['round trip p50, Node↔Node / stdio pipe', vsPipe.p50, '≤ 1.0', (v) => v <= 1],
     ['round trip p99, Node↔Node / stdio pipe', vsPipe.p99, '≤ 1.0', (v) => v <= 1],
@@ -195,6 +198,7 @@ function goals({ ratios: [vsPipe, vsFloor], signal, streaming: stream, fanIn: fa
     ['native bytes per idle doorbell (malloc heap)', fan.nativeBytesPerDoorbell, '< 1,024', (v) => v < 1024],
     ['CPU of 1,000 idle doorbells (µs per s)', fan.idleCpuMicrosPerSecond, '< 1,000 (0.1%)', (v) => v < 1000],
     ['CPU of a pending wait (µs per s)', still.cpuMicros / still.seconds, '< 1,000 (0.1%)', (v) => v < 1000],
+    ['round trip p50, Node↔Node, tokio / uv engine (issue 10)', tokioVsUv.p50, '≤ 1.5', (v) => v <= 1.5],
   ]
   return list.map(([goal, measured, target, check]) => ({
     goal,

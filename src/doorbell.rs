@@ -15,6 +15,7 @@
 use std::io::{self, ErrorKind};
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -218,17 +219,9 @@ impl Doorbell {
   /// Wraps an fd this process owns; on failure hands it back untouched but for O_NONBLOCK.
   fn from_owned_fd(fd: OwnedFd) -> Result<Self, (io::Error, OwnedFd)> {
     let socket = DoorbellSocket::checked(fd)?;
-    // SAFETY: the socket owns its fd, which stays open and the same socket while it is owned.
-    match unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) } {
-      Ok(async_fd) => {
-        async_fd.get_ref().mark_adopted();
-        Ok(Self { async_fd })
-      }
-      Err(err) => {
-        let (socket, err) = err.into_parts();
-        Err((err, socket.fd))
-      }
-    }
+    let doorbell = Self::from_socket(socket).map_err(|(err, socket)| (err, socket.fd))?;
+    doorbell.socket().mark_adopted();
+    Ok(doorbell)
   }
 
   /// Signal the other side.
@@ -260,17 +253,59 @@ impl Doorbell {
     if self.try_drain()? {
       return Ok(());
     }
+    std::future::poll_fn(|cx| self.poll_wait(cx))
+      .await
+      .map(|_| ())
+  }
 
+  /// [`Self::wait`] as a poll, for a caller that has no task (the Node binding's tokio engine
+  /// passes a waker of its own): drains and returns the number of rings if the reactor has seen
+  /// the socket readable, else registers `cx`'s waker, to be woken from the reactor's thread on
+  /// the next ring or on the peer's death. Nothing is drained while it returns `Pending`.
+  pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
     loop {
-      let mut guard = self.async_fd.ready(Interest::READABLE).await?;
-
-      let drained = guard.try_io(|inner| inner.get_ref().drain(true).map(|_| ()));
-
-      match drained {
-        Ok(result) => return result,
+      let mut guard = match self.async_fd.poll_read_ready(cx) {
+        Poll::Ready(Ok(guard)) => guard,
+        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+        Poll::Pending => return Poll::Pending,
+      };
+      match guard.try_io(|inner| inner.get_ref().drain(true)) {
+        Ok(Ok(rings)) => {
+          // Fewer rings than a drain takes means the socket was empty after it: clearing the
+          // readiness seen before the drain saves the next wait a recv that finds nothing, and
+          // loses nothing (tokio keeps a readiness that arrived since, and never clears EOF).
+          if rings < self.async_fd.get_ref().drain_bound() {
+            guard.clear_ready();
+          }
+          return Poll::Ready(Ok(rings));
+        }
+        Ok(Err(err)) => return Poll::Ready(Err(err)),
         Err(_would_block) => continue,
       }
     }
+  }
+
+  /// Registers `socket` with the current tokio runtime's reactor; on failure hands it back.
+  /// Must be called within a tokio runtime.
+  pub fn from_socket(socket: DoorbellSocket) -> Result<Self, (io::Error, DoorbellSocket)> {
+    // SAFETY: the socket owns its fd, which stays open and the same socket while it is owned.
+    match unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) } {
+      Ok(async_fd) => Ok(Self { async_fd }),
+      Err(err) => {
+        let (socket, err) = err.into_parts();
+        Err((err, socket))
+      }
+    }
+  }
+
+  /// The socket without its reactor.
+  pub fn socket(&self) -> &DoorbellSocket {
+    self.async_fd.get_ref()
+  }
+
+  /// Deregisters the socket from the reactor and returns it, still open.
+  pub fn into_socket(self) -> DoorbellSocket {
+    self.async_fd.into_inner()
   }
 
   /// Drain pending rings without blocking: `Ok(true)` if there were any, `Ok(false)` if none,
@@ -393,6 +428,15 @@ impl DoorbellSocket {
   /// [`Self::try_drain`], counting the rings drained: more than one means they coalesced.
   pub fn try_drain_rings(&self) -> io::Result<usize> {
     self.drain(false)
+  }
+
+  /// The most rings one drain takes: a drain that took fewer emptied the socket.
+  fn drain_bound(&self) -> usize {
+    if self.is_stream {
+      DRAIN_BUFFER_BYTES
+    } else {
+      MAX_DRAIN_READS
+    }
   }
 
   fn drain(&self, would_block_is_error: bool) -> io::Result<usize> {

@@ -1,21 +1,28 @@
-//! The doorbell's napi surface over [`crate::doorbell`].
+//! The doorbell's napi surface over [`crate::doorbell`]: one class, `NativeDoorbell`, whose
+//! socket is watched for readability by one of two engines, chosen once per thread as the module
+//! loads (`useEngine`):
 //!
-//! A doorbell's socket is watched for readability on Node's own event loop (a libuv poll
-//! handle), so a ring is seen and reported on the JS thread without a hop from another thread.
-//! `index.ts` arms the watch while at least one JS wait is pending; the poll handle stays started
-//! between waits (stopping and starting it costs two epoll_ctl calls per wait) and is stopped
-//! only when it reports a ring that no wait wants, which is then left in the socket.
+//! - [`uv_watch`]: a libuv poll handle on Node's own event loop, so a ring is seen by the epoll
+//!   call that Node's loop makes anyway and reported on the JS thread without a hop from another
+//!   thread. Only in Node itself, whose libuv is exported to addons.
+//! - [`tokio_watch`]: the core's [`crate::doorbell::Doorbell`] (tokio's `AsyncFd`) on napi-rs's
+//!   tokio runtime, each wake delivered to the JS thread through one threadsafe function per
+//!   doorbell. Everywhere Node-API is (Deno, Bun), as it needs nothing but Node-API.
 //!
-//! The calls made on every ring and wait, `signal` and `arm`, are functions of the fd rather than
-//! class methods (a method pays napi_unwrap and a type-tag check on every call), and are written
-//! by hand rather than by `#[napi]` (see [`export_per_ring_functions`]); `disarm`, called only
-//! when a wait is aborted, is a plain `#[napi]` function of the fd.
+//! Both are armed by `index.ts` only while at least one JS wait is pending, drain on the JS
+//! thread, hold the event loop only while armed and not `unref()`'d, and leave a ring that no wait
+//! wants in the socket. The calls made on every ring and wait, `signal` and `arm`, are functions of
+//! the fd rather than class methods (a method pays napi_unwrap and a type-tag check on every call),
+//! and are written by hand rather than by `#[napi]` (see [`export_per_ring_functions`]); `disarm`,
+//! called only when a wait is aborted, is a plain `#[napi]` function of the fd.
+
+mod tokio_watch;
+mod uv_watch;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::os::raw::{c_int, c_void};
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::rc::Rc;
 
@@ -23,12 +30,15 @@ use napi::bindgen_prelude::{Function, JsValue, Object};
 use napi::{sys, Env, JsError};
 use napi_derive::napi;
 
-use crate::doorbell::{self, DoorbellHandle, DoorbellSocket, SignalResult};
+use crate::doorbell::{self, Doorbell, DoorbellHandle, DoorbellSocket, SignalResult};
 use crate::uv;
+
+use tokio_watch::TokioWatch;
+use uv_watch::UvWatch;
 
 use super::{
   add_env_cleanup, check, closed_error, coded, os_error, remove_env_cleanup, Claimed, EnvCleanup,
-  FdClaim, Result,
+  Error, FdClaim, Result,
 };
 
 /// `tryDrain` found nothing pending.
@@ -139,7 +149,7 @@ impl NativeHandle {
   }
 }
 
-/// A watched endpoint: the core's socket, watched on Node's event loop while waits are pending.
+/// A watched endpoint: the core's socket, watched by this thread's engine while waits are pending.
 /// Its fd stays open (and watched) until it is closed or let go of, or its thread's environment
 /// ends: never because the JS object was garbage-collected, which would tell the peer "I am gone".
 #[napi]
@@ -147,28 +157,108 @@ pub struct NativeDoorbell {
   watch: Rc<Watch>,
 }
 
-/// What the poll callback needs. Shared by the JS object, the per-ring registry and the
-/// environment cleanup hook while it is open, and by the poll handle until libuv has closed it
-/// (libuv frees a handle only after the loop has turned).
+/// The engines, as `SHM_DOORBELL_ENGINE` and the `engine` export name them.
+#[derive(Clone, Copy)]
+enum Engine {
+  Uv(&'static uv::Libuv),
+  Tokio,
+}
+
+thread_local! {
+  /// The engine of the doorbells this thread makes, set once as the module loads.
+  static ENGINE: Cell<Engine> = const { Cell::new(Engine::Tokio) };
+}
+
+/// Makes `name` (`'uv'` or `'tokio'`) the engine of the doorbells this thread makes. `index.ts`
+/// calls it once, as the module loads, with `'uv'` only in Node itself: this is where libuv is
+/// looked up, so that no other runtime is asked for it. Fails with
+/// `ERR_DOORBELL_ENGINE_UNAVAILABLE` when the process does not export libuv.
+#[napi]
+pub fn use_engine(name: String) -> Result<()> {
+  let engine = match name.as_str() {
+    "uv" => Engine::Uv(uv::libuv().ok_or_else(|| {
+      coded(
+        "ERR_DOORBELL_ENGINE_UNAVAILABLE",
+        "The uv engine needs the libuv that Node.js exports to addons, and this process does not \
+         export it: use the tokio engine"
+          .to_string(),
+      )
+    })?),
+    "tokio" => Engine::Tokio,
+    other => {
+      return Err(coded(
+        "ERR_DOORBELL_ENGINE_UNKNOWN",
+        format!("Unknown engine {other:?}: 'uv' or 'tokio'"),
+      ))
+    }
+  };
+  ENGINE.with(|cell| cell.set(engine));
+  Ok(())
+}
+
+/// A doorbell's socket as its engine holds it: plain for libuv, which watches the fd itself, and
+/// registered with tokio's reactor for tokio.
+enum WatchedSocket {
+  Plain(DoorbellSocket),
+  Registered(Doorbell),
+}
+
+impl WatchedSocket {
+  fn socket(&self) -> &DoorbellSocket {
+    match self {
+      Self::Plain(socket) => socket,
+      Self::Registered(doorbell) => doorbell.socket(),
+    }
+  }
+
+  /// The socket, out of tokio's reactor if it was registered there; still open.
+  fn into_socket(self) -> DoorbellSocket {
+    match self {
+      Self::Plain(socket) => socket,
+      Self::Registered(doorbell) => doorbell.into_socket(),
+    }
+  }
+}
+
+impl AsRawFd for WatchedSocket {
+  fn as_raw_fd(&self) -> RawFd {
+    self.socket().as_raw_fd()
+  }
+}
+
+impl From<WatchedSocket> for OwnedFd {
+  /// Lets go of the socket without closing it.
+  fn from(socket: WatchedSocket) -> OwnedFd {
+    socket.into_socket().into()
+  }
+}
+
+/// The engine's part of a watch.
+enum EngineWatch {
+  Uv(UvWatch),
+  Tokio(TokioWatch),
+}
+
+/// What a wake needs: the socket, the JS callback and the state of the JS waits. Shared by the JS
+/// object, the per-ring registry and the environment cleanup hook while it is open, and by the
+/// engine for as long as it may call back (libuv's poll handle until libuv has closed it, tokio's
+/// threadsafe function until it is finalized).
 struct Watch {
   env: sys::napi_env,
-  uv: &'static uv::Libuv,
-  socket: RefCell<Option<Claimed<DoorbellSocket>>>,
+  socket: RefCell<Option<Claimed<WatchedSocket>>>,
+  engine: EngineWatch,
   /// The JS wake callback; null once released.
   on_wake: Cell<sys::napi_ref>,
-  /// Null until the first wait that finds nothing pending, and again once closed.
-  poll: Cell<*mut uv::Poll>,
-  polling: Cell<bool>,
   /// Whether a JS wait is pending.
   armed: Cell<bool>,
-  /// Whether the last drain found several rings: the peer rings faster than this side waits, so
-  /// the next wait is likely to find a ring already there.
-  peer_streams: Cell<bool>,
   /// Waits resolved by draining at once since the loop last reported a ring.
   quick_wakes: Cell<u32>,
   keeps_loop_alive: Cell<bool>,
   closed: Cell<bool>,
 }
+
+/// A socket that could not be watched, handed back to its constructor to close or give back.
+type NotWatched = (Error, Option<Claimed<DoorbellSocket>>);
 
 #[napi]
 impl NativeDoorbell {
@@ -178,10 +268,12 @@ impl NativeDoorbell {
     env: Env,
     on_wake: Function<i32, ()>,
   ) -> Result<(NativeDoorbell, NativeHandle)> {
-    let uv = libuv()?;
     let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
     let guest = NativeHandle::new(env.raw(), Claimed::fresh(handle))?;
-    let host = Self::new(env, uv, Claimed::fresh(socket), on_wake)?;
+    let host = Self::new(env, Claimed::fresh(socket), on_wake).map_err(|(err, _)| {
+      guest.close();
+      err
+    })?;
     Ok((host, guest))
   }
 
@@ -192,74 +284,95 @@ impl NativeDoorbell {
     handle: &mut NativeHandle,
     on_wake: Function<i32, ()>,
   ) -> Result<Self> {
-    let uv = libuv()?;
     let Claimed { owner, claim } = handle.take().ok_or_else(closed_error)?;
-    match DoorbellSocket::from_owned_fd(owner.into()) {
-      Ok(socket) => Self::new(
-        env,
-        uv,
-        Claimed {
+    let (err, given_back) = match DoorbellSocket::from_owned_fd(owner.into()) {
+      Ok(socket) => {
+        let socket = Claimed {
           owner: socket,
           claim,
-        },
-        on_wake,
-      ),
-      Err((err, fd)) => {
-        handle.restore(Claimed {
+        };
+        match Self::new(env, socket, on_wake) {
+          Ok(doorbell) => return Ok(doorbell),
+          Err((err, socket)) => (
+            err,
+            socket.map(|Claimed { owner, claim }| Claimed {
+              owner: OwnedFd::from(owner).into(),
+              claim,
+            }),
+          ),
+        }
+      }
+      Err((err, fd)) => (
+        os_error(err, "getsockopt"),
+        Some(Claimed {
           owner: fd.into(),
           claim,
-        })?;
-        Err(os_error(err, "getsockopt"))
-      }
+        }),
+      ),
+    };
+    if let Some(given_back) = given_back {
+      handle.restore(given_back)?;
     }
+    Err(err)
   }
 
   /// Takes ownership of `fd` on success; on failure it stays open and the caller's.
   #[napi(factory)]
   pub fn from_raw_fd(env: Env, fd: i32, on_wake: Function<i32, ()>) -> Result<Self> {
-    let uv = libuv()?;
     let claim = FdClaim::new(fd)?;
     let socket = DoorbellSocket::from_raw_fd(fd).map_err(|e| os_error(e, "getsockopt"))?;
-    Self::new(
-      env,
-      uv,
-      Claimed {
-        owner: socket,
-        claim,
-      },
-      on_wake,
-    )
+    let socket = Claimed {
+      owner: socket,
+      claim,
+    };
+    Self::new(env, socket, on_wake).map_err(|(err, socket)| {
+      if let Some(socket) = socket {
+        let _ = OwnedFd::from(socket.owner).into_raw_fd();
+      }
+      err
+    })
   }
 
+  /// Watches `socket` with this thread's engine; on failure hands it back.
   fn new(
     env: Env,
-    uv: &'static uv::Libuv,
     socket: Claimed<DoorbellSocket>,
     on_wake: Function<i32, ()>,
-  ) -> Result<Self> {
+  ) -> std::result::Result<Self, NotWatched> {
     let env = env.raw();
-    let mut on_wake_ref = ptr::null_mut();
-    check(unsafe { sys::napi_create_reference(env, on_wake.raw(), 1, &mut on_wake_ref) })?;
+    let Claimed { owner, claim } = socket;
+    let (owner, engine) = match ENGINE.with(Cell::get) {
+      Engine::Uv(uv) => (
+        WatchedSocket::Plain(owner),
+        EngineWatch::Uv(UvWatch::new(uv)),
+      ),
+      Engine::Tokio => match TokioWatch::register(owner) {
+        Ok((doorbell, engine)) => (
+          WatchedSocket::Registered(doorbell),
+          EngineWatch::Tokio(engine),
+        ),
+        Err((err, owner)) => return Err((err, Some(Claimed { owner, claim }))),
+      },
+    };
     let watch = Rc::new(Watch {
       env,
-      uv,
-      socket: RefCell::new(Some(socket)),
-      on_wake: Cell::new(on_wake_ref),
-      poll: Cell::new(ptr::null_mut()),
-      polling: Cell::new(false),
+      socket: RefCell::new(Some(Claimed { owner, claim })),
+      engine,
+      on_wake: Cell::new(ptr::null_mut()),
       armed: Cell::new(false),
-      peer_streams: Cell::new(false),
       quick_wakes: Cell::new(0),
       keeps_loop_alive: Cell::new(true),
       closed: Cell::new(false),
     });
-    // Closed when its thread's environment ends, if not before: a worker's loop may not close
-    // with a handle open, and an end left open by a thread that is gone would hide its death.
-    if let Err(err) = add_env_cleanup(env, &watch) {
-      watch.release_on_wake();
-      return Err(err);
+    if let Err(err) = watch.start(on_wake) {
+      watch.closed.set(true);
+      let socket = watch.shut_down().map(|Claimed { owner, claim }| Claimed {
+        owner: owner.into_socket(),
+        claim,
+      });
+      return Err((err, socket));
     }
-    let fd = watch.with_socket(|socket| socket.as_raw_fd())?;
+    let fd = watch.with_socket(|socket| socket.as_raw_fd()).unwrap_or(-1);
     WATCHES.with(|watches| watches.borrow_mut().insert(fd, Rc::clone(&watch)));
     Ok(Self { watch })
   }
@@ -292,7 +405,7 @@ impl NativeDoorbell {
     self.with_socket(|socket| socket.is_peer_dead())
   }
 
-  /// Whether an armed watch keeps Node's event loop alive (the default).
+  /// Whether an armed watch keeps the event loop alive (the default).
   #[napi]
   pub fn set_keeps_loop_alive(&self, keep: bool) {
     self.watch.keeps_loop_alive.set(keep);
@@ -315,17 +428,6 @@ impl NativeDoorbell {
       .map(Claimed::into_raw_fd)
       .ok_or_else(closed_error)
   }
-}
-
-/// libuv, looked up before a constructor takes an fd, so that its absence (outside Node) leaves the
-/// caller's fd as it was.
-fn libuv() -> Result<&'static uv::Libuv> {
-  uv::libuv().ok_or_else(|| {
-    coded(
-      "ERR_DOORBELL_NO_LIBUV",
-      "this process does not export libuv: shm-doorbell runs in Node.js".to_string(),
-    )
-  })
 }
 
 /// `NAPI_AUTO_LENGTH`: the name is NUL-terminated.
@@ -365,12 +467,14 @@ fn signal(fd: i32) -> Result<i32> {
   })
 }
 
-/// Starts a wait on the doorbell on `fd`. Unless its poll handle is started (then any pending
-/// ring is reported by the loop's next turn), drains first and returns what it found;
-/// `WAKE_EMPTY` means armed: the wake callback gets the status of the next ring, once, and the
-/// watch is disarmed as it reports. Exported as `arm`, by hand.
+/// Starts a wait on the doorbell on `fd`: returns the status of a ring (or of the peer's death)
+/// found at once, or `WAKE_EMPTY` once armed: the wake callback then gets the status of the next
+/// ring, once, and the watch is disarmed as it reports. Exported as `arm`, by hand.
 fn arm(fd: i32) -> Result<i32> {
-  with_watch(fd, |watch| watch.arm())
+  with_watch(fd, |watch| match &watch.engine {
+    EngineWatch::Uv(engine) => engine.arm(watch),
+    EngineWatch::Tokio(engine) => engine.arm(watch),
+  })
 }
 
 /// A Node-API callback for `$call`, a function from an fd to an int32: it takes the first
@@ -445,36 +549,23 @@ pub fn disarm(fd: i32) -> Result<()> {
 impl Watch {
   fn with_socket<T>(&self, call: impl FnOnce(&DoorbellSocket) -> T) -> Result<T> {
     match &*self.socket.borrow() {
-      Some(socket) => Ok(call(&socket.owner)),
+      Some(socket) => Ok(call(socket.owner.socket())),
       None => Err(closed_error()),
     }
   }
 
-  /// Starts a wait: see [`arm`].
-  fn arm(self: &Rc<Self>) -> Result<i32> {
-    // Drain first when the poll handle is stopped (nothing else would report a ring already
-    // there), or while the peer streams. Quick wakes are bounded, so that the loop still turns
-    // (timers, I/O) under a peer that never stops ringing.
-    let drain_first = !self.polling.get() || self.peer_streams.get();
-    if drain_first && self.quick_wakes.get() < MAX_QUICK_WAKES {
-      let status = self.drain()?;
-      if status != WAKE_EMPTY {
-        self.quick_wakes.set(self.quick_wakes.get() + 1);
-        return Ok(status);
-      }
+  /// Takes a reference to the JS wake callback, starts the engine and hooks the watch to its
+  /// environment's end.
+  fn start(self: &Rc<Self>, on_wake: Function<i32, ()>) -> Result<()> {
+    let mut on_wake_ref = ptr::null_mut();
+    check(unsafe { sys::napi_create_reference(self.env, on_wake.raw(), 1, &mut on_wake_ref) })?;
+    self.on_wake.set(on_wake_ref);
+    if let EngineWatch::Tokio(engine) = &self.engine {
+      engine.start(self, on_wake.raw())?;
     }
-    if !self.polling.get() {
-      self.start_polling()?;
-    }
-    self.set_armed(true);
-    Ok(WAKE_EMPTY)
-  }
-
-  /// Drains the socket, noting whether the rings had coalesced, and returns a wake status.
-  fn drain(&self) -> Result<i32> {
-    let rings = self.with_socket(|socket| socket.try_drain_rings())?;
-    self.peer_streams.set(matches!(rings, Ok(n) if n > 1));
-    Ok(wake_status(rings))
+    // Closed when its thread's environment ends, if not before: a worker's loop may not close
+    // with a handle open, and an end left open by a thread that is gone would hide its death.
+    add_env_cleanup(self.env, self)
   }
 
   fn set_armed(&self, armed: bool) {
@@ -482,89 +573,17 @@ impl Watch {
     self.update_loop_ref();
   }
 
-  fn start_polling(self: &Rc<Self>) -> Result<()> {
-    if self.poll.get().is_null() {
-      self.poll.set(self.open_poll()?);
-    }
-    check_uv(
-      unsafe { (self.uv.uv_poll_start)(self.poll.get(), uv::READABLE, Self::on_readable) },
-      "epoll_ctl",
-    )?;
-    self.polling.set(true);
-    Ok(())
-  }
-
-  fn open_poll(self: &Rc<Self>) -> Result<*mut uv::Poll> {
-    let fd = match &*self.socket.borrow() {
-      Some(socket) => socket.owner.as_raw_fd(),
-      None => return Err(closed_error()),
-    };
-    let mut event_loop = ptr::null_mut();
-    check(unsafe { sys::napi_get_uv_event_loop(self.env, &mut event_loop) })?;
-    let poll =
-      unsafe { libc::calloc(1, (self.uv.uv_handle_size)(uv::HANDLE_TYPE_POLL)) } as *mut uv::Poll;
-    if poll.is_null() {
-      return Err(os_error(
-        io::Error::from_raw_os_error(libc::ENOMEM),
-        "malloc",
-      ));
-    }
-    if let Err(err) = check_uv(
-      unsafe { (self.uv.uv_poll_init_socket)(event_loop, poll, fd) },
-      "epoll_ctl",
-    ) {
-      // A handle whose init failed was never registered with the loop.
-      unsafe { libc::free(poll as *mut c_void) };
-      return Err(err);
-    }
-    unsafe { (self.uv.uv_handle_set_data)(poll, Rc::into_raw(Rc::clone(self)) as *mut c_void) };
-    Ok(poll)
-  }
-
-  fn stop_polling(&self) {
-    if self.polling.replace(false) {
-      unsafe { (self.uv.uv_poll_stop)(self.poll.get()) };
-    }
-  }
-
+  /// Holds the event loop open while a wait is pending, unless the doorbell is `unref()`'d.
   fn update_loop_ref(&self) {
-    let poll = self.poll.get();
-    if poll.is_null() {
-      return;
-    }
-    unsafe {
-      if self.armed.get() && self.keeps_loop_alive.get() {
-        (self.uv.uv_ref)(poll)
-      } else {
-        (self.uv.uv_unref)(poll)
-      }
+    let wanted = self.armed.get() && self.keeps_loop_alive.get();
+    match &self.engine {
+      EngineWatch::Uv(engine) => engine.update_loop_ref(wanted),
+      EngineWatch::Tokio(engine) => engine.update_loop_ref(self.env, wanted),
     }
   }
 
-  unsafe extern "C" fn on_readable(poll: *mut uv::Poll, status: c_int, _events: c_int) {
-    // SAFETY: the handle's data is a share of its Watch, dropped only by on_closed.
-    let Some(uv) = uv::libuv() else { return };
-    let watch = unsafe { &*((uv.uv_handle_get_data)(poll) as *const Watch) };
-    watch.report_readable(status);
-  }
-
-  fn report_readable(&self, poll_status: c_int) {
-    if !self.armed.get() {
-      // A ring that no wait wants: leave it in the socket, and stop the loop reporting it.
-      self.stop_polling();
-      return;
-    }
-    self.quick_wakes.set(0);
-    let Ok(drained) = self.drain() else { return };
-    let status = match drained {
-      WAKE_EMPTY if poll_status >= 0 => return,
-      WAKE_EMPTY => poll_status,
-      other => other,
-    };
-    if status != WAKE_RANG {
-      // EOF and errors stay readable: reporting them once is enough.
-      self.stop_polling();
-    }
+  /// Disarms and reports a wake status to JS.
+  fn report(&self, status: i32) {
     self.set_armed(false);
     self.call_on_wake(status);
   }
@@ -598,7 +617,7 @@ impl Watch {
 
   /// Stops watching and lets go of the JS callback; returns the socket, for the caller to close or
   /// let go of, unless it was closed before.
-  fn close(self: &Rc<Self>) -> Option<Claimed<DoorbellSocket>> {
+  fn close(self: &Rc<Self>) -> Option<Claimed<WatchedSocket>> {
     if self.closed.replace(true) {
       return None;
     }
@@ -606,12 +625,12 @@ impl Watch {
     self.shut_down()
   }
 
-  fn shut_down(&self) -> Option<Claimed<DoorbellSocket>> {
-    self.polling.set(false);
-    let poll = self.poll.replace(ptr::null_mut());
-    if !poll.is_null() {
-      // uv_close stops the poll at once (epoll_ctl DEL) before the fd is closed below.
-      unsafe { (self.uv.uv_close)(poll, Self::on_closed) };
+  /// Stops the engine (it can call back no more), lets go of the JS callback, and returns the
+  /// socket, for the caller to close or give back, unless it was taken before.
+  fn shut_down(&self) -> Option<Claimed<WatchedSocket>> {
+    match &self.engine {
+      EngineWatch::Uv(engine) => engine.shut_down(),
+      EngineWatch::Tokio(engine) => engine.shut_down(),
     }
     let socket = self.socket.borrow_mut().take();
     if let Some(socket) = &socket {
@@ -638,13 +657,6 @@ impl Watch {
       unsafe { sys::napi_delete_reference(self.env, on_wake) };
     }
   }
-
-  unsafe extern "C" fn on_closed(poll: *mut uv::Poll) {
-    // SAFETY: set by open_poll from Rc::into_raw; libuv calls this once per handle.
-    let Some(uv) = uv::libuv() else { return };
-    drop(unsafe { Rc::from_raw((uv.uv_handle_get_data)(poll) as *const Watch) });
-    unsafe { libc::free(poll as *mut c_void) };
-  }
 }
 
 impl EnvCleanup for Watch {
@@ -652,15 +664,6 @@ impl EnvCleanup for Watch {
     if !self.closed.replace(true) {
       drop(self.shut_down());
     }
-  }
-}
-
-/// libuv returns a negated errno on Unix.
-fn check_uv(status: c_int, syscall: &str) -> Result<()> {
-  if status < 0 {
-    Err(os_error(io::Error::from_raw_os_error(-status), syscall))
-  } else {
-    Ok(())
   }
 }
 

@@ -303,3 +303,50 @@ fn a_socket_lets_go_of_its_fd_without_closing_it() {
   let guest = DoorbellSocket::from_owned_fd(guest.into()).unwrap();
   assert!(guest.try_drain().unwrap());
 }
+
+/// Counts the wakes of a waker that is not a task's: the binding's tokio engine polls that way.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+  fn wake(self: std::sync::Arc<Self>) {
+    self.0.fetch_add(1, Ordering::SeqCst);
+  }
+}
+
+async fn woken(count: &WakeCount, times: usize) {
+  tokio::time::timeout(GENEROUS, async {
+    while count.0.load(Ordering::SeqCst) < times {
+      tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+  })
+  .await
+  .expect("the waker was not woken in time");
+}
+
+#[tokio::test]
+async fn poll_wait_drains_only_after_the_reactor_saw_a_ring_and_wakes_its_waker() {
+  let (host, guest) = Doorbell::create_pair().unwrap();
+  let guest = Doorbell::from_handle(guest).unwrap();
+  let count = std::sync::Arc::new(WakeCount(std::sync::atomic::AtomicUsize::new(0)));
+  let waker = std::task::Waker::from(std::sync::Arc::clone(&count));
+  let mut cx = Context::from_waker(&waker);
+  assert!(guest.poll_wait(&mut cx).is_pending());
+  host.signal_now();
+  host.signal_now();
+  woken(&count, 1).await;
+  assert_eq!(
+    guest.pending_bytes(),
+    2,
+    "nothing is drained before the poll"
+  );
+  assert!(matches!(guest.poll_wait(&mut cx), Poll::Ready(Ok(2))));
+  assert_eq!(guest.pending_bytes(), 0);
+  // The drain emptied the socket, so the readiness is cleared and the next poll waits.
+  assert!(guest.poll_wait(&mut cx).is_pending());
+  drop(host);
+  woken(&count, 2).await;
+  match guest.poll_wait(&mut cx) {
+    Poll::Ready(Err(err)) => assert!(is_peer_gone(&err), "{err}"),
+    other => panic!("expected the peer gone, got {other:?}"),
+  }
+}
