@@ -85,8 +85,10 @@ export class World {
   readonly closedFd: number
   readonly controllers = Array.from({ length: 3 }, () => new AbortController())
   /** Doorbells the run made (fromHandle, fromRawFd...): closed at the end. */
-  readonly made: { close(): void }[] = []
+  readonly made: { readonly fd: number; close(): void }[] = []
   readonly pending: Promise<void>[] = []
+  /** Fds that intoRawFd() let go of: the caller's, closed at the end. */
+  readonly released: number[] = []
 
   constructor(readonly outcomes: Outcomes) {
     const [host, guest] = Doorbell.createPair()
@@ -142,6 +144,11 @@ export class World {
 
   /** Closes everything, then waits for every promise the run started to settle. */
   async close(): Promise<void> {
+    // A released fd may have been adopted again (the consumed handle's number names it): its new
+    // owner closes it.
+    for (const fd of this.released.splice(0)) {
+      if (!this.made.some((owner) => owner.fd === fd)) closePeerFd(fd)
+    }
     for (const owner of [this.host, this.guest, this.spare, this.spareHost, ...this.made]) owner.close()
     await within(Promise.all(this.pending), 'every promise of a hostile run')
     this.checkOwned()
@@ -218,6 +225,8 @@ const fdOps: fc.Arbitrary<Op>[] = [
       world.keep(world.outcomes.call(() => takesFd[name](value as number)))
       // Closing its own fd is what the caller asked closePeerFd for: it is the caller's no more.
       if (name === 'closePeerFd' && value === world.foreign && !isOpen(world.foreign)) world.foreignOwned = false
+      const released = world.released.indexOf(value as number)
+      if (name === 'closePeerFd' && released >= 0 && !isOpen(value as number)) world.released.splice(released, 1)
     }),
   ),
   argValue.map((arg) =>
@@ -285,8 +294,9 @@ const doorbellMethods = [
   'fd',
   'closed',
   'dispose',
+  'intoRawFd',
 ] as const
-const handleMethods = ['close', 'asRawFd', 'toArg', 'fd', 'dispose'] as const
+const handleMethods = ['close', 'asRawFd', 'toArg', 'fd', 'closed', 'dispose', 'intoRawFd'] as const
 
 const sessionOps: fc.Arbitrary<Op>[] = [
   fc
@@ -300,6 +310,7 @@ const sessionOps: fc.Arbitrary<Op>[] = [
         world.outcomes.call(() => {
           if (method === 'fd' || method === 'closed') return doorbell[method]
           if (method === 'dispose') return doorbell[Symbol.dispose]()
+          if (method === 'intoRawFd') return world.released.push(doorbell.intoRawFd())
           return doorbell[method]()
         })
       }),
@@ -307,8 +318,9 @@ const sessionOps: fc.Arbitrary<Op>[] = [
   fc.constantFrom(...handleMethods).map((method) =>
     op(`spare.${method}()`, (world) =>
       world.outcomes.call(() => {
-        if (method === 'fd') return world.spare.fd
+        if (method === 'fd' || method === 'closed') return world.spare[method]
         if (method === 'dispose') return world.spare[Symbol.dispose]()
+        if (method === 'intoRawFd') return world.released.push(world.spare.intoRawFd())
         return world.spare[method]()
       }),
     ),

@@ -187,27 +187,60 @@ test('an ESM consumer imports the package and rings a CommonJS consumer in anoth
   ])
 })
 
-test('a TypeScript consumer type-checks with tsc --noEmit --strict, as CommonJS and as ESM', async (t) => {
-  const config = {
-    compilerOptions: {
-      module: 'nodenext',
-      target: 'es2022',
-      strict: true,
-      noEmit: true,
-      types: ['node'],
-      typeRoots: [join(root, 'node_modules', '@types')],
-    },
-    files: ['types.cts', 'types.mts'],
-  }
-  writeFileSync(join(packed.project, 'tsconfig.json'), JSON.stringify(config))
-  const tsc = join(root, 'node_modules', '.bin', 'tsc')
-  const { stdout } = await run(tsc, ['-p', 'tsconfig.json', '--noEmit', '--strict'], {
-    cwd: packed.project,
-    env: packed.env,
-    timeout: SLOW_MS,
+test('the package imported by path where .js defaults to ESM (as Deno does) loads as CommonJS: package.json says so', async (t) => {
+  t.is(manifest.type, 'commonjs')
+  // The package outside any node_modules, with its platform package where the loader finds it.
+  const dir = join(packed.tmp, 'by-path')
+  const platformPackage = `${manifest.name}-${packed.host.platform}`
+  cpSync(join(packed.project, 'node_modules', manifest.name), join(dir, manifest.name), { recursive: true })
+  cpSync(join(packed.project, 'node_modules', platformPackage), join(dir, 'node_modules', platformPackage), {
+    recursive: true,
   })
-  t.is(stdout, '')
+  const script = join(dir, 'import-by-path.mjs')
+  writeFileSync(
+    script,
+    `const { Doorbell } = await import(${JSON.stringify(join(dir, manifest.name, 'index.js'))})
+    const [host, guest] = Doorbell.createPair()
+    const peer = Doorbell.fromHandle(guest)
+    peer.signalNow()
+    await host.wait()
+    host.close()
+    peer.close()
+    console.log('rang')`,
+  )
+  // Node's flag for Deno's default: a .js file whose package.json has no "type" is ESM.
+  const { stdout } = await nodeIn(dir, ['--experimental-default-type=module', script])
+  t.is(stdout.trim(), 'rang')
 })
+
+// The libs a consumer may compile with: es2022 (what target es2022 brings), an older one than Node 20's
+// runtime supports, and @tsconfig/node20's es2023.
+for (const lib of [undefined, ['es2020'], ['es2023']]) {
+  test(`a TypeScript consumer type-checks with tsc --strict and skipLibCheck false, as CommonJS and as ESM, with lib ${lib ?? 'of target es2022'}`, async (t) => {
+    const config = {
+      compilerOptions: {
+        module: 'nodenext',
+        target: 'es2022',
+        ...(lib && { lib }),
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules', '@types')],
+      },
+      files: ['types.cts', 'types.mts'],
+    }
+    const tsconfig = `tsconfig.${lib ?? 'target'}.json`
+    writeFileSync(join(packed.project, tsconfig), JSON.stringify(config))
+    const tsc = join(root, 'node_modules', '.bin', 'tsc')
+    const { stdout } = await run(tsc, ['-p', tsconfig], {
+      cwd: packed.project,
+      env: packed.env,
+      timeout: SLOW_MS,
+    }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? String(err) }))
+    t.is(stdout, '')
+  })
+}
 
 /** What requiring and importing the package throw in `dir`; `preload` runs first. */
 async function loadErrors(dir: string, preload: string[] = []) {

@@ -1,0 +1,44 @@
+// The README's examples run as written: every code block whose first line names a file
+// (`// host.mjs: ...`, `# guest.py: ...`) is written to that file in a project that depends on
+// this package, and the ones a user would start are run with plain node.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+import test from 'ava'
+
+import { runNode, within } from './helpers.ts'
+
+const blocks = [
+  ...readFileSync('README.md', 'utf8').matchAll(/^```(\w+)\n(?:\/\/|#) ([\w-]+\.\w+): [^\n]*\n([\s\S]*?)^```$/gm),
+]
+const files = new Map(blocks.map(([, , name, body]) => [name, body]))
+let project: string
+
+test.before(() => {
+  project = mkdtempSync(join(tmpdir(), 'shm-doorbell-readme-'))
+  mkdirSync(join(project, 'node_modules'))
+  symlinkSync(resolve('.'), join(project, 'node_modules', 'shm-doorbell'), 'dir')
+  for (const [name, body] of files) writeFileSync(join(project, name), body)
+})
+
+test.after.always(() => {
+  if (project) rmSync(project, { recursive: true, force: true })
+})
+
+test('the README names its examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
+  t.deepEqual([...files.keys()].sort(), ['guest.mjs', 'guest.py', 'host.mjs', 'python-host.mjs', 'threads.mjs'])
+  for (const [name, body] of files) t.notRegex(body, /^\s*(await )?using /m, name)
+})
+
+for (const [entry, output] of [
+  ['host.mjs', ''],
+  ['threads.mjs', 'three rounds with a worker'],
+  ['python-host.mjs', 'the Python guest exited with 0'],
+]) {
+  test(`the README's ${entry} runs as written`, async (t) => {
+    const { code, stdout, stderr } = await within(runNode([entry], { cwd: project }), `node ${entry}`)
+    t.is(code, 0, stderr)
+    t.is(stdout.trim(), output)
+  })
+}
