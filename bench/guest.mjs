@@ -1,4 +1,5 @@
 // The suite's Node guests: `node bench/guest.mjs MODE ...`, started by the scenario scripts.
+// A namespace import: a build without the Channel still runs the other modes.
 import * as shm from 'shm-doorbell'
 
 import { PIPE_END, Tally, report } from './common.mjs'

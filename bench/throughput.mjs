@@ -7,6 +7,7 @@
 import { fork, spawn as spawnChild } from 'node:child_process'
 import { once } from 'node:events'
 
+// A namespace import: a build without the Channel still runs the other scenarios.
 import * as shm from 'shm-doorbell'
 
 import { PIPE_END, Tally, countArg, exited, guestScript, report } from './common.mjs'
