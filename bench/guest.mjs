@@ -102,9 +102,9 @@ const modes = {
     }
     channel.close()
   },
-  /** Receives channel messages until a zero-length one; prints the tally. */
+  /** Receives channel messages until a zero-length one; prints the tally. argv[3]: spin, µs. */
   async channelSink() {
-    const channel = shm.Channel.fromArgv()
+    const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })
     const tally = new Tally()
     listening()
     for (;;) {

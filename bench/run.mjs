@@ -48,6 +48,18 @@ const allRoundTripScenarios = [
 
 const allThroughputScenarios = [
   { id: 'channel', label: 'Channel, Node → Node', sizes: [SMALL, LARGE], channel: true },
+  {
+    id: 'channel-paced',
+    label: 'Channel, paced (1 M/s of 64 B, 10,000/s of 64 KiB)',
+    sizes: [SMALL, LARGE],
+    channel: true,
+  },
+  {
+    id: 'channel-paced-spin',
+    label: 'Channel, paced, receiver with spin 100 µs',
+    sizes: [SMALL, LARGE],
+    channel: true,
+  },
   { id: 'pipe', label: "Node stdio 'pipe', framed, a write() per message", sizes: [SMALL, LARGE] },
   { id: 'pipe-batched', label: "Node stdio 'pipe', framed, corked: a writev() per 64", sizes: [SMALL, LARGE] },
   { id: 'ipc', label: "Node child_process IPC, serialization 'advanced'", sizes: [SMALL] },
@@ -57,6 +69,10 @@ const allThroughputScenarios = [
 const STRACED_STREAMS = [
   ['channel', SMALL],
   ['channel', LARGE],
+  ['channel-paced', SMALL],
+  ['channel-paced', LARGE],
+  ['channel-paced-spin', SMALL],
+  ['channel-paced-spin', LARGE],
   ['pipe', SMALL],
   ['pipe-batched', SMALL],
   ['ipc', SMALL],
@@ -365,9 +381,9 @@ function channelGoals({
 }) {
   const p50 = roundTrip.find(({ id }) => id === 'channel-spin')?.p50 ?? null
   const asleep = roundTripRatios.find(({ name }) => name === 'Channel asleep / doorbell Node↔Node')?.p50 ?? null
-  const channelEntry = (list, size) => list?.find(({ id, size: s }) => id === 'channel' && s === size)?.total ?? null
-  const perMessage = (size) => channelEntry(calls, size)
-  const perMessageByPerf = (size) => channelEntry(perfCalls, size)
+  const entry = (list, id, size) => list?.find((count) => count.id === id && count.size === size)?.total ?? null
+  const perMessage = (size, id = 'channel') => entry(calls, id, size)
+  const perMessageByPerf = (size, id = 'channel') => entry(perfCalls, id, size)
   const list = [
     [
       '64 B msgs/s, Channel / framed pipe, a write() per message',
@@ -403,6 +419,14 @@ function channelGoals({
     ['syscalls per message, Channel streaming 64 KiB (strace)', perMessage(LARGE), '≤ 0.01', (v) => v <= 0.01],
     ['syscalls per message, Channel streaming 64 B (perf)', perMessageByPerf(SMALL), '≤ 0.01', (v) => v <= 0.01],
     ['syscalls per message, Channel streaming 64 KiB (perf)', perMessageByPerf(LARGE), '≤ 0.01', (v) => v <= 0.01],
+    ...['channel-paced', 'channel-paced-spin'].flatMap((id) =>
+      [SMALL, LARGE].map((size) => [
+        `syscalls per message, ${id === 'channel-paced' ? 'paced' : 'paced, receiver with spin'}, ${size === SMALL ? '64 B' : '64 KiB'} (perf)`,
+        perMessageByPerf(size, id),
+        '≤ 0.01',
+        (v) => v <= 0.01,
+      ]),
+    ),
     [`round trip p50 with spin (${CHANNEL_SPIN_MICROS} µs), µs`, p50, '≤ 5', (v) => v <= 5],
     ['round trip p50 asleep, Channel / doorbell Node↔Node', asleep, '≤ 1.1', (v) => v <= 1.1],
   ]

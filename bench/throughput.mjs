@@ -37,6 +37,37 @@ function pipeSender(size, batched) {
   }
 }
 
+/** Messages per second of the paced Channel scenarios: 64 MB/s of 64 B, 655 MB/s of 64 KiB. */
+const PACED_RATE = (size) => (size <= 1024 ? 1_000_000 : 10_000)
+/** The paced receiver's `spin`: longer than the gap between two messages at PACED_RATE. */
+const PACED_SPIN_MICROS = 100
+
+/** A Channel's sender; `rate`: messages per second at most; `receiverSpin`: the guest's `spin`, µs. */
+function channelSender(size, { rate = Infinity, receiverSpin = 0 } = {}) {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelSink', String(receiverSpin)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const message = Buffer.alloc(size)
+  const interval = 1000 / rate
+  let start
+  return {
+    send(sequence) {
+      if (rate !== Infinity) {
+        start ??= performance.now()
+        while (performance.now() < start + sequence * interval);
+      }
+      message.writeUInt32LE(sequence, 0)
+      if (!channel.trySend(message)) return channel.send(message)
+    },
+    async end() {
+      // A zero-length message ends the stream.
+      await channel.send(Buffer.alloc(0))
+    },
+    child,
+    exit: exited(child).finally(() => channel.close()),
+  }
+}
+
 /**
  * Each sender starts its guest and returns `{ child, send(sequence), end(), exit }` and, optionally,
  * `startBatch()` and `endBatch()` around each batch: `send` may return a promise when the sender
@@ -69,24 +100,14 @@ const senders = {
     }
   },
   /** shm-doorbell's Channel: one Buffer, copied into the ring by each send. */
-  channel(size) {
-    const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelSink'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    const message = Buffer.alloc(size)
-    return {
-      send(sequence) {
-        message.writeUInt32LE(sequence, 0)
-        if (!channel.trySend(message)) return channel.send(message)
-      },
-      async end() {
-        // A zero-length message ends the stream.
-        await channel.send(Buffer.alloc(0))
-      },
-      child,
-      exit: exited(child).finally(() => channel.close()),
-    }
-  },
+  channel: (size) => channelSender(size),
+  /**
+   * The Channel with a receiver that keeps up: the sender holds each message until its time at
+   * PACED_RATE (a busy wait on the clock, which makes no syscall), well under what the receiver takes.
+   */
+  'channel-paced': (size) => channelSender(size, { rate: PACED_RATE(size) }),
+  /** The same, with a receiver that polls its ring for PACED_SPIN_MICROS before it sleeps. */
+  'channel-paced-spin': (size) => channelSender(size, { rate: PACED_RATE(size), receiverSpin: PACED_SPIN_MICROS }),
 }
 
 const scenario = process.argv[2]
