@@ -169,6 +169,22 @@ test('a full ring: trySend returns false and writes nothing, send waits for room
   guest.close()
 })
 
+test('small messages taken from the ring in one batch stay as they were while the ring and the pool are reused', (t) => {
+  const [host, guest] = connectedPair({ capacity: 4096 })
+  const first: Buffer[] = []
+  for (let index = 0; index < 50; index++) t.true(host.trySend(bytes(index, index)))
+  for (let index = 0; index < 50; index++) first.push(guest.tryRecv()!)
+  t.is(guest.tryRecv(), undefined)
+  // 2,000 more small messages go through the same ring bytes and fill several pools.
+  for (let index = 0; index < 2000; index++) {
+    t.true(host.trySend(bytes(index % 1024, 0xee)))
+    if (!guest.tryRecv()?.equals(bytes(index % 1024, 0xee))) t.fail(`message ${index}`)
+  }
+  first.forEach((message, index) => t.deepEqual(message, bytes(index, index)))
+  host.close()
+  guest.close()
+})
+
 test('recv waits for a message, wakes on the doorbell, and an aborted recv takes nothing', async (t) => {
   const [host, guest] = connectedPair()
   const aborted = new AbortController()
