@@ -122,21 +122,25 @@ for (const kind of ['doorbell', 'handle'] as const) {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const exit = exitOf(child)
-    if (kind === 'doorbell') await within(doorbell.wait(), 'the guest rang')
-    await within(
-      new Promise<void>((resolve) =>
-        child.stdout.on('data', (chunk: Buffer) => chunk.includes('collected') && resolve()),
-      ),
-      'the guest collected',
-    )
-    const waiting = doorbell.wait()
-    t.is(await stateAfter(waiting, 1500), 'pending', 'the pending wait stays pending for 1.5 s')
-    t.false(doorbell.isPeerDead())
-    t.is(doorbell.signalNow(), 'Sent')
-    child.kill('SIGKILL')
-    await t.throwsAsync(within(waiting, 'the wait once the guest is killed'), { code: 'ERR_DOORBELL_PEER_DEAD' })
-    await exit
-    doorbell.close()
+    try {
+      if (kind === 'doorbell') await within(doorbell.wait(), 'the guest rang')
+      await within(
+        new Promise<void>((resolve) =>
+          child.stdout.on('data', (chunk: Buffer) => chunk.includes('collected') && resolve()),
+        ),
+        'the guest collected',
+      )
+      const waiting = doorbell.wait()
+      t.is(await stateAfter(waiting, 1500), 'pending', 'the pending wait stays pending for 1.5 s')
+      t.false(doorbell.isPeerDead())
+      t.is(doorbell.signalNow(), 'Sent')
+      child.kill('SIGKILL')
+      await t.throwsAsync(within(waiting, 'the wait once the guest is killed'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+    } finally {
+      child.kill('SIGKILL')
+      await exit
+      doorbell.close()
+    }
   })
 }
 
