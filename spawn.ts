@@ -83,7 +83,7 @@ function argsWithFds(command: string, args: readonly string[], flags: ReadonlyAr
 }
 
 /** `[args, options]` from the forms child_process.spawn takes: `(args?, options?)` or `(options)`. */
-function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonly string[], SpawnOptions] {
+export function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonly string[], SpawnOptions] {
   let args: readonly string[] = []
   let options = maybeOptions
   if (Array.isArray(argsOrOptions)) args = argsOrOptions
@@ -105,11 +105,10 @@ function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonl
  */
 export function spawnWithFds(
   command: string,
-  argsOrOptions: unknown,
-  maybeOptions: unknown,
+  args: readonly string[],
+  options: SpawnOptions,
   fds: readonly ChildFd[],
 ): ChildProcess {
-  const [args, options] = spawnArguments(argsOrOptions, maybeOptions)
   const stdio = stdioArray(options.stdio)
   const flags = fds.map(({ flag }, index): [string, number] => [flag, stdio.length + index])
   return spawnChild(command, argsWithFds(command, args, flags), {
@@ -135,11 +134,12 @@ export function spawn<const Options extends SpawnOptions = Record<never, never>>
   options?: Options,
 ): SpawnedGuest<ChildProcessFor<StdioOf<Options>>>
 export function spawn(command: string, argsOrOptions?: unknown, maybeOptions?: unknown): SpawnedGuest {
+  const [args, options] = spawnArguments(argsOrOptions, maybeOptions)
   // Checked before the pair is made, so that bad input leaves nothing behind.
-  stdioArray(spawnArguments(argsOrOptions, maybeOptions)[1].stdio)
+  stdioArray(options.stdio)
   const [doorbell, guest] = Doorbell.createPair()
   try {
-    const child = spawnWithFds(command, argsOrOptions, maybeOptions, [{ fd: guest.fd, flag: ARG_NAME }])
+    const child = spawnWithFds(command, args, options, [{ fd: guest.fd, flag: ARG_NAME }])
     return { child, doorbell }
   } catch (err) {
     doorbell.close()
