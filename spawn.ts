@@ -121,8 +121,9 @@ export function spawnWithFds(
  * Starts `command` with a doorbell, taking every form of arguments that `child_process.spawn`
  * takes. The child gets the guest end as the first fd after the `stdio` entries given (fd 3 when
  * only 0-2 are named, or `stdio` is a string or left out), and `--doorbell-fd N` naming it after
- * `args`; it opens its side with `Doorbell.fromArgv()`. The guest end is a blocking socket, so a
- * plain blocking peer can read it. The parent's copy of it is closed.
+ * `args` (after `'--'` for a Node child running `-e` or `-p`); it opens its side with
+ * `Doorbell.fromArgv()`. The guest end is a blocking socket, so a plain blocking peer can read it.
+ * The parent's copy of it is closed.
  */
 export function spawn<const Options extends SpawnOptions = Record<never, never>>(
   command: string,
