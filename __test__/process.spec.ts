@@ -94,13 +94,14 @@ test('ref() undoes unref(), before or during a pending wait', async (t) => {
   }
 })
 
-test('a doorbell with no pending wait does not keep the process alive', async (t) => {
+test('a doorbell with no pending wait does not keep the process alive, nor does an idle one dropped without close() and collected', async (t) => {
   for (const [mode, output] of [
     ['idle', 'started'],
     ['waited', 'started\nwoken'],
     ['aborted', 'started\nABORT_ERR'],
+    ['collected', 'started\nwoken'],
   ]) {
-    const { code, stdout } = await within(runNode([fixture('keep-alive.cjs'), mode]), `${mode}: exit`)
+    const { code, stdout } = await within(runNode(['--expose-gc', fixture('keep-alive.cjs'), mode]), `${mode}: exit`)
     t.is(code, 0, mode)
     t.is(stdout.trim(), output, mode)
   }
@@ -122,21 +123,25 @@ for (const kind of ['doorbell', 'handle'] as const) {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const exit = exitOf(child)
-    if (kind === 'doorbell') await within(doorbell.wait(), 'the guest rang')
-    await within(
-      new Promise<void>((resolve) =>
-        child.stdout.on('data', (chunk: Buffer) => chunk.includes('collected') && resolve()),
-      ),
-      'the guest collected',
-    )
-    const waiting = doorbell.wait()
-    t.is(await stateAfter(waiting, 1500), 'pending', 'the pending wait stays pending for 1.5 s')
-    t.false(doorbell.isPeerDead())
-    t.is(doorbell.signalNow(), 'Sent')
-    child.kill('SIGKILL')
-    await t.throwsAsync(within(waiting, 'the wait once the guest is killed'), { code: 'ERR_DOORBELL_PEER_DEAD' })
-    await exit
-    doorbell.close()
+    try {
+      if (kind === 'doorbell') await within(doorbell.wait(), 'the guest rang')
+      await within(
+        new Promise<void>((resolve) =>
+          child.stdout.on('data', (chunk: Buffer) => chunk.includes('collected') && resolve()),
+        ),
+        'the guest collected',
+      )
+      const waiting = doorbell.wait()
+      t.is(await stateAfter(waiting, 1500), 'pending', 'the pending wait stays pending for 1.5 s')
+      t.false(doorbell.isPeerDead())
+      t.is(doorbell.signalNow(), 'Sent')
+      child.kill('SIGKILL')
+      await t.throwsAsync(within(waiting, 'the wait once the guest is killed'), { code: 'ERR_DOORBELL_PEER_DEAD' })
+    } finally {
+      child.kill('SIGKILL')
+      await exit
+      doorbell.close()
+    }
   })
 }
 
