@@ -416,7 +416,7 @@ test('with spin on both sides, 1000 round trips through a Node guest arrive whol
   t.is((await within(exit, 'guest exit')).code, 0)
 })
 
-test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak)', async (t) => {
+test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak:channel)', async (t) => {
   const count = 200_000
   const { child, channel } = spawnChannel(process.execPath, [guestScript, 'stream', String(count), '11'], {
     stdio: ['ignore', 'pipe', 'inherit'],
