@@ -57,6 +57,10 @@ const RING_WORDS = 192 / 4
 const FRAME_HEADER = 8
 const KIND_MESSAGE = 1
 const KIND_PADDING = 2
+/** Messages up to this size are read in batches (#stage), of up to STAGE_SPAN bytes, into pools of POOL_SIZE. */
+const STAGED_MAX = 1024
+const STAGE_SPAN = 16 * 1024
+const POOL_SIZE = 64 * 1024
 
 /** The region size a channel of `capacity` bytes per ring needs: r[layout.size]. */
 export function regionSize(capacity: number): number {
@@ -160,6 +164,14 @@ export class Channel {
   #txHead: number
   #rxHead: number
   #rxTail: number
+
+  // Messages taken from the ring in a batch, not yet returned: #stage.
+  #pool = new ArrayBuffer(0)
+  #poolBytes = new Uint8Array(0)
+  #poolWords = new Uint32Array(0)
+  #poolUsed = 0
+  #stageRead = 0
+  #stageEnd = 0
 
   #closed = false
   #peerDead = false
@@ -404,8 +416,15 @@ export class Channel {
     return used
   }
 
-  /** Reads one message, or undefined if the ring is empty: r[ring.consume], r[wake.room]. */
+  /**
+   * Reads one message, or undefined if the ring is empty: r[ring.consume], r[wake.room]. Small
+   * messages are taken from the ring in batches: one copy of the run of frames after the first into
+   * a pool of this side's (as `Buffer.allocUnsafe` pools small buffers), one store of `head` for the
+   * batch, and each message a `Buffer` over the pool. The copy is private, so a frame checked there
+   * cannot change after its check.
+   */
   #read(): Buffer | undefined {
+    if (this.#stageRead < this.#stageEnd) return this.#nextStaged()
     let used = this.#rxUsed()
     if (used === 0) return undefined
     const capacity = this.#capacity
@@ -428,14 +447,59 @@ export class Channel {
     if (length > this.maxMessageSize || frame > capacity - pos || frame > used) {
       this.#fail(corruptError(`a frame of ${length} bytes with ${used} in the ring`))
     }
+    if (length <= STAGED_MAX) return this.#stage(pos, Math.min(used, capacity - pos, STAGE_SPAN), skipped)
     const start = (at << 2) + FRAME_HEADER
     const message = Buffer.allocUnsafe(length)
     // A fresh view is cheaper here than Buffer.copy or subarray (measured: half the time at 64 B).
     message.set(new Uint8Array(this.#buffer, start, length))
-    this.#rxHead = (this.#rxHead + skipped + frame) >>> 0
-    Atomics.store(words, HEAD_WORD + this.#rx, this.#rxHead)
-    this.#notify(TX_WAITING_WORD + this.#rx)
+    this.#consumed(skipped + frame)
     return message
+  }
+
+  /** Gives `bytes` of the incoming ring back to the producer: r[ring.consume], r[wake.room]. */
+  #consumed(bytes: number): void {
+    this.#rxHead = (this.#rxHead + bytes) >>> 0
+    Atomics.store(this.#words, HEAD_WORD + this.#rx, this.#rxHead)
+    this.#notify(TX_WAITING_WORD + this.#rx)
+  }
+
+  /**
+   * Copies `span` bytes of frames at `pos` (the first one checked in the ring, small) into the pool,
+   * takes every whole small message frame of the copy, checked again there, and returns the first.
+   */
+  #stage(pos: number, span: number, skipped: number): Buffer {
+    if (this.#pool.byteLength - this.#poolUsed < span) {
+      this.#pool = new ArrayBuffer(POOL_SIZE)
+      this.#poolBytes = new Uint8Array(this.#pool)
+      this.#poolWords = new Uint32Array(this.#pool)
+      this.#poolUsed = 0
+    }
+    const from = this.#poolUsed
+    this.#poolBytes.set(new Uint8Array(this.#buffer, this.#rxData + pos, span), from)
+    const words = this.#poolWords
+    const end = from + span
+    let next = from
+    while (next + FRAME_HEADER <= end) {
+      const length = words[next >> 2]
+      const frame = FRAME_HEADER + ((length + 7) & ~7)
+      if (words[(next >> 2) + 1] !== KIND_MESSAGE || length > STAGED_MAX || frame > end - next) break
+      next += frame
+    }
+    // The first frame was checked in the ring; if its copy fails, the peer changed it meanwhile.
+    if (next === from) this.#fail(corruptError('a frame that changed as it was read'))
+    this.#poolUsed = next
+    this.#stageRead = from
+    this.#stageEnd = next
+    this.#consumed(skipped + next - from)
+    return this.#nextStaged()
+  }
+
+  /** The next message of the batch in the pool, checked as it was taken. */
+  #nextStaged(): Buffer {
+    const at = this.#stageRead
+    const length = this.#poolWords[at >> 2]
+    this.#stageRead = at + FRAME_HEADER + ((length + 7) & ~7)
+    return Buffer.from(this.#pool, at + FRAME_HEADER, length)
   }
 
   /** r[wake.notify]: rings the peer if it said it sleeps on `flag`. */
@@ -449,7 +513,7 @@ export class Channel {
 
   /** Whether a waiting call can go on now: data for a receiver, room for the first sender. */
   #ready(): boolean {
-    if (this.#receivers.length > 0 && this.#rxUsed() > 0) return true
+    if (this.#receivers.length > 0 && (this.#stageRead < this.#stageEnd || this.#rxUsed() > 0)) return true
     const sender = this.#senders[0]
     if (sender === undefined) return false
     const frame = FRAME_HEADER + ((sender.length + 7) & ~7)

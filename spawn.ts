@@ -102,7 +102,7 @@ function argsWithFds(command: string, args: readonly string[], flags: ReadonlyAr
 }
 
 /** `[args, options]` from the forms child_process.spawn takes: `(args?, options?)` or `(options)`. */
-function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonly string[], SpawnOptions] {
+export function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonly string[], SpawnOptions] {
   let args: readonly string[] = []
   let options = maybeOptions
   if (Array.isArray(argsOrOptions)) args = argsOrOptions
@@ -124,11 +124,10 @@ function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [readonl
  */
 export function spawnWithFds(
   command: string,
-  argsOrOptions: unknown,
-  maybeOptions: unknown,
+  args: readonly string[],
+  options: SpawnOptions,
   fds: readonly ChildFd[],
 ): ChildProcess {
-  const [args, options] = spawnArguments(argsOrOptions, maybeOptions)
   const stdio = stdioArray(options.stdio)
   const flags = fds.map(({ flag }, index): [string, number] => [flag, stdio.length + index])
   return spawnChild(command, argsWithFds(command, args, flags), {
@@ -141,9 +140,10 @@ export function spawnWithFds(
  * Starts `command` with a doorbell, taking every form of arguments that `child_process.spawn`
  * takes. The child gets the guest end as the first fd after the `stdio` entries given (fd 3 when
  * only 0-2 are named, or `stdio` is a string or left out), and `--doorbell-fd N` naming it after
- * `args`; it opens its side with `Doorbell.fromArgv()`. The guest end is a blocking socket, so a
- * plain blocking peer can read it. The parent's copy of it is closed. With `options.region`, the
- * child also gets the region's fd right after the doorbell's, named by `--region-fd N`.
+ * `args` (after `'--'` for a Node child running `-e` or `-p`); it opens its side with
+ * `Doorbell.fromArgv()`. The guest end is a blocking socket, so a plain blocking peer can read it.
+ * The parent's copy of it is closed. With `options.region`, the child also gets the region's fd
+ * right after the doorbell's, named by `--region-fd N`.
  */
 export function spawn<const Options extends SpawnGuestOptions = Record<never, never>>(
   command: string,

@@ -94,13 +94,14 @@ test('ref() undoes unref(), before or during a pending wait', async (t) => {
   }
 })
 
-test('a doorbell with no pending wait does not keep the process alive', async (t) => {
+test('a doorbell with no pending wait does not keep the process alive, nor does an idle one dropped without close() and collected', async (t) => {
   for (const [mode, output] of [
     ['idle', 'started'],
     ['waited', 'started\nwoken'],
     ['aborted', 'started\nABORT_ERR'],
+    ['collected', 'started\nwoken'],
   ]) {
-    const { code, stdout } = await within(runNode([fixture('keep-alive.cjs'), mode]), `${mode}: exit`)
+    const { code, stdout } = await within(runNode(['--expose-gc', fixture('keep-alive.cjs'), mode]), `${mode}: exit`)
     t.is(code, 0, mode)
     t.is(stdout.trim(), output, mode)
   }

@@ -16,6 +16,7 @@ import { inspect } from 'node:util'
 import { Worker } from 'node:worker_threads'
 
 import test, { type ExecutionContext } from 'ava'
+import fc from 'fast-check'
 import { Doorbell, SharedRegion, spawn } from 'shm-doorbell'
 
 import { exitOf, fixture, openFdCount, runNode, within } from './helpers.ts'
@@ -379,6 +380,39 @@ test('SharedRegion.create rejects 0, negative, fractional, NaN, infinite and abo
     t.throws(() => SharedRegion.create(size), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
   }
 })
+
+test.serial(
+  'SharedRegion.create given any value makes a region of that size rounded up to pages, or throws a coded error, and leaves no fd behind',
+  (t) => {
+    const before = openFdCount()
+    const codes = new Map<string, number>()
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.anything({ withBigInt: true, withBoxedValues: true, withNullPrototype: true }),
+          fc.double(),
+          fc.integer({ min: -PAGE, max: 4 * PAGE }),
+          fc.constantFrom(SharedRegion.MAX_SIZE + 1, 2 ** 53, -(2 ** 53), Number.MIN_VALUE, -0),
+        ),
+        (size) => {
+          let code = 'ok'
+          try {
+            const region = SharedRegion.create(size as number)
+            t.true(region.size >= (size as number) && region.size % PAGE === 0 && region.size - (size as number) < PAGE)
+            region.close()
+          } catch (err) {
+            code = (err as NodeJS.ErrnoException).code ?? 'no code'
+            t.true(['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE'].includes(code), code)
+          }
+          codes.set(code, (codes.get(code) ?? 0) + 1)
+        },
+      ),
+      { numRuns: 2000 },
+    )
+    t.is(openFdCount(), before)
+    t.log([...codes].map(([code, count]) => `${code} ${count}`).join(', '))
+  },
+)
 
 test('SharedRegion.fromRawFd rejects bad fd arguments as the doorbell does', (t) => {
   for (const fd of ['3', null, undefined, {}, 3n]) {

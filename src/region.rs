@@ -67,12 +67,9 @@ impl Refusal {
     }
   }
 
-  /// This refusal as an `io::Error` (kind `InvalidInput`) whose message starts with its code.
+  /// This refusal as an `io::Error` of kind `InvalidInput`, which [`Refusal::of`] recognizes.
   pub fn into_error(self) -> io::Error {
-    io::Error::new(
-      io::ErrorKind::InvalidInput,
-      format!("{}: the fd is {}", self.code(), self.message()),
-    )
+    io::Error::new(io::ErrorKind::InvalidInput, self)
   }
 
   fn traced(self) -> (io::Error, &'static str) {
@@ -81,17 +78,18 @@ impl Refusal {
 
   /// The refusal that `err` reports, if it is one made by [`Refusal::into_error`].
   pub fn of(err: &io::Error) -> Option<Self> {
-    let text = err.get_ref()?.to_string();
-    [
-      Refusal::NotSharedMemory,
-      Refusal::NotSealed,
-      Refusal::Empty,
-      Refusal::TooLarge,
-    ]
-    .into_iter()
-    .find(|refusal| text.starts_with(refusal.code()))
+    err.get_ref()?.downcast_ref::<Self>().copied()
   }
 }
+
+/// `ERR_DOORBELL_NOT_SHARED_MEMORY: the fd is not a shared-memory object`
+impl std::fmt::Display for Refusal {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    write!(f, "{}: the fd is {}", self.code(), self.message())
+  }
+}
+
+impl std::error::Error for Refusal {}
 
 /// A read-write shared mapping of a whole object; unmapped when dropped.
 #[derive(Debug)]
