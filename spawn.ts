@@ -8,6 +8,7 @@ import type {
 } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream'
 
+import { Channel, type ChannelOptions } from './channel'
 import { ARG_NAME, Doorbell } from './doorbell'
 import { invalidArgType, invalidArgValue } from './errors'
 import { REGION_ARG_NAME, SharedRegion, fdOfOpenRegion } from './region'
@@ -176,5 +177,56 @@ export function spawn(command: string, argsOrOptions?: unknown, maybeOptions?: u
     throw err
   } finally {
     guest.close()
+  }
+}
+
+/** What {@link spawnChannel} returns. */
+export interface SpawnedChannel<Child extends ChildProcess = ChildProcess> {
+  /** The child process, as `child_process.spawn` returns it. */
+  child: Child
+  /** The host's side of the channel; the child opens its side with `Channel.fromArgv()`. */
+  channel: Channel
+}
+
+/** Options of {@link spawnChannel}: child_process.spawn's, and the channel's. */
+export interface SpawnChannelOptions extends SpawnOptions, ChannelOptions {}
+
+/**
+ * Starts `command` with a channel, taking every form of arguments that `child_process.spawn`
+ * takes. The child gets the doorbell end and the region as the first two fds after the `stdio`
+ * entries given (fds 3 and 4 when only 0-2 are named, or `stdio` is a string or left out), named by
+ * `--doorbell-fd N --region-fd M` after `args`, and opens its side with `Channel.fromArgv()`.
+ * `options` are child_process.spawn's and {@link ChannelOptions}. The parent's copies of the
+ * child's fds are closed.
+ */
+export function spawnChannel<const Options extends SpawnChannelOptions = Record<never, never>>(
+  command: string,
+  options?: Options,
+): SpawnedChannel<ChildProcessFor<StdioOf<Options>>>
+export function spawnChannel<const Options extends SpawnChannelOptions = Record<never, never>>(
+  command: string,
+  args?: readonly string[] | null,
+  options?: Options,
+): SpawnedChannel<ChildProcessFor<StdioOf<Options>>>
+export function spawnChannel(command: string, argsOrOptions?: unknown, maybeOptions?: unknown): SpawnedChannel {
+  // Checked before the channel is made, so that bad input leaves nothing behind.
+  const [args, { capacity, spin, ...options }] = spawnArguments(argsOrOptions, maybeOptions) as [
+    readonly string[],
+    SpawnChannelOptions,
+  ]
+  stdioArray(options.stdio)
+  const [channel, handle] = Channel.createPair({ capacity, spin })
+  try {
+    const fds = [
+      { fd: handle.doorbellFd, flag: ARG_NAME },
+      { fd: handle.regionFd, flag: REGION_ARG_NAME },
+    ]
+    const child = spawnWithFds(command, args, options, fds)
+    return { child, channel }
+  } catch (err) {
+    channel.close()
+    throw err
+  } finally {
+    handle.close()
   }
 }

@@ -28,6 +28,8 @@ test.after.always(() => {
 
 test('the README names its examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
   t.deepEqual([...files.keys()].sort(), [
+    'channel-guest.mjs',
+    'channel-host.mjs',
     'guest.mjs',
     'guest.py',
     'host.mjs',
@@ -42,6 +44,7 @@ test('the README names its examples, and none uses `using`, a SyntaxError in pla
 for (const [entry, output] of [
   ['host.mjs', ''],
   ['threads.mjs', 'three rounds with a worker'],
+  ['channel-host.mjs', 'PING\nSHARED\nMEMORY'],
   ['python-host.mjs', 'the Python guest exited with 0'],
   ['region-host.mjs', '2000000'],
 ]) {
