@@ -22,19 +22,21 @@ type OutputFor<Entry> = Entry extends PipedEntry ? Readable : null
  * The child's type for a `stdio` option, as `@types/node` types `child_process.spawn`: its
  * `stdin`, `stdout` and `stderr` are streams, not `null`, where the option pipes them.
  */
-export type ChildProcessFor<Stdio> = Stdio extends PipedEntry
-  ? ChildProcessWithoutNullStreams
-  : Stdio extends 'inherit' | 'ignore'
-    ? ChildProcessByStdio<null, null, null>
-    : Stdio extends readonly [infer In, infer Out, infer Err, ...unknown[]]
-      ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, OutputFor<Err>>
-      : Stdio extends readonly [infer In, infer Out]
-        ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, Readable>
-        : Stdio extends readonly [infer In]
-          ? ChildProcessByStdio<StdinFor<In>, Readable, Readable>
-          : Stdio extends readonly []
-            ? ChildProcessWithoutNullStreams
-            : ChildProcess
+export type ChildProcessFor<Stdio> = [Stdio] extends [never]
+  ? ChildProcess
+  : Stdio extends PipedEntry
+    ? ChildProcessWithoutNullStreams
+    : Stdio extends 'inherit' | 'ignore'
+      ? ChildProcessByStdio<null, null, null>
+      : Stdio extends readonly [infer In, infer Out, infer Err, ...unknown[]]
+        ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, OutputFor<Err>>
+        : Stdio extends readonly [infer In, infer Out]
+          ? ChildProcessByStdio<StdinFor<In>, OutputFor<Out>, Readable>
+          : Stdio extends readonly [infer In]
+            ? ChildProcessByStdio<StdinFor<In>, Readable, Readable>
+            : Stdio extends readonly []
+              ? ChildProcessWithoutNullStreams
+              : ChildProcess
 
 /** The `stdio` option of `Options`, `undefined` if it has none. */
 type StdioOf<Options> = 'stdio' extends keyof Options ? Options['stdio' & keyof Options] : undefined
