@@ -19,6 +19,7 @@ const {
   regionSize,
 } = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
+import { streamBothWays } from './workloads.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
   sendStream(channel: Channel, count: number, seed: number): Promise<number>
@@ -418,26 +419,21 @@ test('with spin on both sides, 1000 round trips through a Node guest arrive whol
 
 test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak:channel)', async (t) => {
   const count = 200_000
-  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'stream', String(count), '11'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const report = await streamBothWays({
+    command: process.execPath,
+    args: [guestScript],
+    count,
+    seed: 11,
     capacity: 4096,
   })
-  const exit = exitOf(child)
-  const [sent, got] = await within(
-    Promise.all([sendStream(channel, count, 11), receiveStream(channel, count, 11)]),
-    'the stream',
-    100_000,
-  )
-  const result = await within(exit, 'guest exit')
-  t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), {
+  t.is(report.exit.code, 0, report.exit.stderr)
+  t.deepEqual(report.guest, {
     sent: count,
-    sentChecksum: got.checksum,
+    sentChecksum: report.receivedChecksum,
     received: count,
-    receivedChecksum: sent,
+    receivedChecksum: report.sentChecksum,
   })
-  t.is(got.received, count)
-  channel.close()
+  t.is(report.received, count)
 })
 
 test('a guest SIGKILLed mid-stream: every message it completed arrives in order, then ERR_DOORBELL_PEER_DEAD', async (t) => {
@@ -500,25 +496,15 @@ const rustPeer = resolve('target/debug/examples/rust-channel-peer')
 
 test('Node host and Rust guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
   const count = 50_000
-  const { child, channel } = spawnChannel(rustPeer, ['stream', String(count), '21'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    capacity: 8192,
-  })
-  const exit = exitOf(child)
-  const [sent, got] = await within(
-    Promise.all([sendStream(channel, count, 21), receiveStream(channel, count, 21)]),
-    'the stream',
-    100_000,
-  )
-  const result = await within(exit, 'guest exit')
-  t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), {
+  const report = await streamBothWays({ command: rustPeer, count, seed: 21, capacity: 8192 })
+  t.is(report.exit.code, 0, report.exit.stderr)
+  t.deepEqual(report.guest, {
     sent: count,
-    sentChecksum: got.checksum,
+    sentChecksum: report.receivedChecksum,
     received: count,
-    receivedChecksum: sent,
+    receivedChecksum: report.sentChecksum,
   })
-  channel.close()
+  t.is(report.received, count)
 })
 
 test('a Rust guest echoes through spawnChannel and exits once the Node host closes', async (t) => {
