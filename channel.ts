@@ -3,7 +3,7 @@
 import { openSync } from 'node:fs'
 import { inspect, type InspectOptionsStylized } from 'node:util'
 
-import { ARG_NAME, Doorbell, DoorbellHandle } from './doorbell'
+import { ARG_NAME, Doorbell, DoorbellHandle, type Waiter } from './doorbell'
 import {
   AbortError,
   type CodedError,
@@ -176,7 +176,16 @@ export class Channel {
   #closed = false
   #peerDead = false
   #corrupt: CodedError | undefined
-  #sleeping: AbortController | undefined
+  /** Whether {@link #wake} waits on the doorbell. */
+  #sleeping = false
+  /**
+   * This side's one doorbell wait, made once: a wake runs {@link #woken} straight from the
+   * doorbell's callback, with no promise, AbortController or microtask between it and the pump.
+   */
+  readonly #wake: Waiter = {
+    resolve: () => this.#woken(undefined),
+    reject: (err) => this.#woken(err as CodedError),
+  }
   readonly #receivers: Receiver[] = []
   readonly #senders: Sender[] = []
 
@@ -548,7 +557,7 @@ export class Channel {
     const wantData = this.#receivers.length > 0
     const wantRoom = this.#senders.length > 0
     if (!wantData && !wantRoom) {
-      this.#sleeping?.abort()
+      this.#cancelSleep()
       return
     }
     if (this.#sleeping || this.#closed || this.#corrupt) return
@@ -572,27 +581,49 @@ export class Channel {
       queueMicrotask(() => this.#pump())
       return
     }
-    const sleeping = new AbortController()
-    this.#sleeping = sleeping
-    const woken = (): void => {
-      if (this.#sleeping === sleeping) this.#sleeping = undefined
-      if (this.#closed || this.#corrupt) return
-      Atomics.store(words, rxFlag, 0)
-      Atomics.store(words, txFlag, 0)
+    let waiting: boolean
+    try {
+      waiting = this.#doorbell.waitWith(this.#wake)
+    } catch (err) {
+      this.#clearFlags()
+      if ((err as CodedError).code !== 'ERR_DOORBELL_PEER_DEAD') return this.#rejectAll(err)
+      this.#peerDead = true
+      waiting = false
     }
-    this.#doorbell.wait({ signal: sleeping.signal }).then(
-      () => {
-        woken()
-        if (!this.#closed) this.#pump()
-      },
-      (err: CodedError) => {
-        woken()
-        if (this.#closed) return
-        if (err.code === 'ERR_DOORBELL_PEER_DEAD') this.#peerDead = true
-        else if (err.code !== 'ABORT_ERR') return this.#rejectAll(err)
-        this.#pump()
-      },
-    )
+    if (waiting) {
+      this.#sleeping = true
+      return
+    }
+    // A ring was already there (or the peer is gone): look at both rings again, as a wake does.
+    this.#clearFlags()
+    queueMicrotask(() => this.#pump())
+  }
+
+  /** The doorbell rang (`err` undefined) or failed: look at both rings (r[wake.doorbell]). */
+  #woken(err: CodedError | undefined): void {
+    this.#sleeping = false
+    if (this.#closed) return
+    this.#clearFlags()
+    if (err !== undefined) {
+      if (err.code !== 'ERR_DOORBELL_PEER_DEAD') return this.#rejectAll(err)
+      this.#peerDead = true
+    }
+    this.#pump()
+  }
+
+  /** Takes back the doorbell wait when no call needs it any more (so it keeps nothing alive). */
+  #cancelSleep(): void {
+    if (!this.#sleeping) return
+    this.#sleeping = false
+    this.#doorbell.cancelWait(this.#wake)
+    if (!this.#closed) this.#clearFlags()
+  }
+
+  /** Clears both waiting flags of this side (none once the region is gone or corrupt). */
+  #clearFlags(): void {
+    if (this.#closed || this.#corrupt) return
+    Atomics.store(this.#words, RX_WAITING_WORD + this.#rx, 0)
+    Atomics.store(this.#words, TX_WAITING_WORD + this.#tx, 0)
   }
 
   #spinUntilReady(): boolean {
@@ -608,7 +639,7 @@ export class Channel {
     for (const queue of [this.#receivers, this.#senders]) {
       for (const waiter of queue.splice(0)) settle(waiter).reject(err)
     }
-    this.#sleeping?.abort()
+    this.#cancelSleep()
   }
 
   /** Lets a pending `recv` or `send` keep the process alive (the default), as the doorbell's `ref()`. */

@@ -145,7 +145,8 @@ export class DoorbellHandle {
   }
 }
 
-interface Waiter {
+/** @internal A pending wait: a promise's settlers, or the Channel's wake callbacks (`waitWith`). */
+export interface Waiter {
   resolve(): void
   reject(err: Error): void
   signal?: AbortSignal
@@ -297,6 +298,43 @@ export class Doorbell {
     })
   }
 
+  /**
+   * @internal For the Channel's wake path: waits as {@link wait} does, but settles `waiter` (called
+   * with the doorbell's error on failure) instead of a promise, and takes no AbortSignal: the caller
+   * cancels with {@link cancelWait}. False, with nothing pending, if a ring was already there (it is
+   * drained); throws what `wait()` would reject with. `waiter` must not be pending already.
+   */
+  waitWith(waiter: Waiter): boolean {
+    try {
+      this.#assertOpen()
+      if (this.#rangThisTick) return false
+      if (this.#waiters.size === 0) {
+        const status = arm(this.#fd)
+        if (status === WAKE_RANG) {
+          this.#rangThisTick = true
+          queueMicrotask(this.#clearRang)
+          return false
+        }
+        if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
+        this.#route.owner = this
+      }
+    } catch (err) {
+      throw fromNative(err)
+    }
+    this.#waiters.add(waiter)
+    return true
+  }
+
+  /** @internal Takes back a `waitWith` waiter that is still pending, unsettled; true if it was. */
+  cancelWait(waiter: Waiter): boolean {
+    if (!this.#waiters.delete(waiter)) return false
+    if (this.#waiters.size === 0 && this.#route.owner) {
+      this.#route.owner = undefined
+      disarm(this.#fd)
+    }
+    return true
+  }
+
   /** Rejects the waits that `signal` was given to; a ring that comes later stays for the next wait. */
   #abort(signal: AbortSignal): void {
     this.#abortListeners.delete(signal)
@@ -317,11 +355,13 @@ export class Doorbell {
     this.#route.owner = undefined
     for (const [signal, onAbort] of this.#abortListeners) signal.removeEventListener('abort', onAbort)
     this.#abortListeners.clear()
-    for (const waiter of this.#waiters) {
+    // A waiter settled here may wait again at once (the Channel's does): that wait is a new one.
+    const waiters = [...this.#waiters]
+    this.#waiters.clear()
+    for (const waiter of waiters) {
       if (error) waiter.reject(error)
       else waiter.resolve()
     }
-    this.#waiters.clear()
   }
 
   #onWake(status: number): void {

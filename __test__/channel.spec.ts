@@ -472,18 +472,21 @@ test.serial('a Node guest echoes through spawnChannel, and its iterator ends whe
   t.true((await fdCountBackTo(before)) <= before)
 })
 
-test('a pending recv keeps the process alive, and not after unref()', async (t) => {
+test('a pending recv keeps the process alive, and not after unref() or once it is aborted', async (t) => {
   const script = `
     const { Channel } = require(${JSON.stringify(process.cwd())})
     const [host, handle] = Channel.createPair()
     const guest = Channel.fromHandle(handle)
-    guest.recv().then(() => console.log('received'))
+    const aborted = new AbortController()
+    guest.recv({ signal: aborted.signal }).then(() => console.log('received'), (err) => console.log(err.code))
     if (process.argv[1] === 'unref') guest.unref()
+    else if (process.argv[1] === 'abort') setTimeout(() => aborted.abort(), 100)
     else setTimeout(() => { host.trySend('late') }, 300)
   `
   for (const [mode, output] of [
     ['ref', 'received\n'],
     ['unref', ''],
+    ['abort', 'ABORT_ERR\n'],
   ]) {
     const { execFileSync } = await import('node:child_process')
     t.is(execFileSync(process.execPath, ['-e', script, mode], { encoding: 'utf8', timeout: 10_000 }), output, mode)
