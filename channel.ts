@@ -62,7 +62,7 @@ const STAGED_MAX = 1024
 const STAGE_SPAN = 16 * 1024
 const POOL_SIZE = 64 * 1024
 /** Larger messages are read ahead (#readAhead): whole frames, up to this many bytes of ring per store of `head`. */
-const READ_AHEAD = 256 * 1024
+const READ_AHEAD = 512 * 1024
 
 /** The region size a channel of `capacity` bytes per ring needs: r[layout.size]. */
 export function regionSize(capacity: number): number {
