@@ -186,6 +186,49 @@ test('small messages taken from the ring in one batch stay as they were while th
   guest.close()
 })
 
+test('large messages are read ahead in one batch, in order, across the wrap and up to a small message', (t) => {
+  const [host, guest] = connectedPair({ capacity: 16384 })
+  const sizes = [3000, 3000, 3000, 2000, 5, 4000, 3000, 1025]
+  for (let round = 0; round < 40; round++) {
+    const sent: Buffer[] = []
+    for (let index = 0; index < sizes.length; index++) {
+      const message = bytes(sizes[(index + round) % sizes.length]!, (round * 8 + index) & 0xff)
+      if (!host.trySend(message)) break
+      sent.push(message)
+    }
+    sent.forEach((message, index) => {
+      if (!guest.tryRecv()?.equals(message)) t.fail(`round ${round}, message ${index}`)
+    })
+    t.is(guest.tryRecv(), undefined)
+  }
+  host.close()
+  guest.close()
+})
+
+test('one receive of a large message gives back the room of the large messages read ahead with it', (t) => {
+  const [host, guest] = connectedPair({ capacity: 16384 })
+  for (let index = 0; index < 3; index++) t.true(host.trySend(bytes(4000, index)))
+  t.false(host.trySend(bytes(host.maxMessageSize, 9))) // it would wrap: the room of all three is needed
+  t.deepEqual(guest.tryRecv(), bytes(4000, 0))
+  t.true(host.trySend(bytes(host.maxMessageSize, 9)))
+  t.deepEqual(guest.tryRecv(), bytes(4000, 1))
+  t.deepEqual(guest.tryRecv(), bytes(4000, 2))
+  t.deepEqual(guest.tryRecv(), bytes(host.maxMessageSize, 9))
+  host.close()
+  guest.close()
+})
+
+test('a bad frame after a large message read ahead: the message arrives, then ERR_CHANNEL_CORRUPT', (t) => {
+  const [host, guest, buffer] = createLocalPair({ capacity: 16384 })
+  t.true(host.trySend(bytes(2000, 1)))
+  t.true(host.trySend(bytes(2000, 2)))
+  new Uint32Array(buffer)[(HEADER_SIZE + 2008) / 4 + 1] = 7 // the second frame's kind
+  t.deepEqual(guest.tryRecv(), bytes(2000, 1))
+  t.throws(() => guest.tryRecv(), { code: 'ERR_CHANNEL_CORRUPT' })
+  host.close()
+  guest.close()
+})
+
 test('recv waits for a message, wakes on the doorbell, and an aborted recv takes nothing', async (t) => {
   const [host, guest] = connectedPair()
   const aborted = new AbortController()
