@@ -122,10 +122,13 @@ export interface DeathResult {
 /**
  * Spawns a guest, kills it with SIGKILL at a random moment of `phase` while 1-3 host waits are
  * pending (and, while signalling, the host rings on every turn of its loop), and reports how the
- * host saw the death.
+ * host saw the death. Before the guest opens, the guest is one that never opens its end.
  */
 export async function peerDeathCycle(phase: DeathPhase): Promise<DeathResult> {
-  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'ready'], { stdio: 'ignore' })
+  // Before it opens, the guest never rings, so the waits can only reject, however late the kill
+  // comes under load: a guest that rang once opened would resolve them.
+  const mode = phase === 'before-open' ? 'holding' : 'ready'
+  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), mode], { stdio: 'ignore' })
   const exit = exitOf(child)
   try {
     if (phase !== 'before-open') await within(doorbell.wait(), 'the guest rang')
