@@ -294,11 +294,13 @@ export class Doorbell {
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
-      const abortListeners = signal && (this.#abortListeners ??= new Map())
-      if (signal && abortListeners && !abortListeners.has(signal)) {
-        const onAbort = (): void => this.#abort(signal)
-        abortListeners.set(signal, onAbort)
-        signal.addEventListener('abort', onAbort, { once: true })
+      if (signal) {
+        const abortListeners = (this.#abortListeners ??= new Map())
+        if (!abortListeners.has(signal)) {
+          const onAbort = (): void => this.#abort(signal)
+          abortListeners.set(signal, onAbort)
+          signal.addEventListener('abort', onAbort, { once: true })
+        }
       }
       this.#waiters.add(waiter)
     })
