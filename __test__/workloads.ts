@@ -205,14 +205,14 @@ export interface LeakReport {
 }
 
 /**
- * V8 flags that fix the young generation at its largest, 2 x 16 MiB, from the start. V8 starts it
- * smaller and doubles it as the bytes that survive its scavenges add up, so when it grows depends on
- * how much each cycle allocates and keeps until the loop turns, not on a leak: on the tokio engine
- * (`new_space` of 8, then 16 MiB) it added 4-8 MiB of RSS somewhere between 100,000 and 500,000
- * cycles, inside or outside the measured run by chance. Fixed, its size can neither hide nor fake a
- * leak.
+ * V8 flags that fix the young generation at 2 x 8 MiB from the start. V8 starts it smaller and
+ * doubles it as the bytes that survive its scavenges add up, so when it grows depends on how much each
+ * cycle allocates and keeps until the loop turns, not on a leak: on the tokio engine (`new_space` of
+ * 8, then 16 MiB) it added 4-8 MiB of RSS somewhere between 100,000 and 500,000 cycles, inside or
+ * outside the measured run by chance. Fixed, its size can neither hide nor fake a leak; at 2 x 16 MiB
+ * (V8's largest here) RSS still settled by 3-4 MiB in the measured run, at 2 x 8 MiB by 2.4 at most.
  */
-const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16']
+const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=8', '--max-semi-space-size=8']
 
 /**
  * Runs `count` cycles of a leak kind ('pairs', 'waits', 'dropped') in a child started with
