@@ -50,7 +50,7 @@ function wakeError(status: number, fd: number): CodedError {
 }
 
 /** `Name { key: value, ... }`, as Node prints its own handles; `[Name]` below the inspected depth. */
-function inspectState(name: string, state: object, depth: number, options: InspectOptions): string {
+export function inspectState(name: string, state: object, depth: number, options: InspectOptions): string {
   if (depth < 0) return `[${name}]`
   return `${name} ${inspect(state, { ...options, depth: options.depth == null ? null : options.depth - 1 })}`
 }

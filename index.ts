@@ -1,5 +1,6 @@
 // The public API: every export of the package, by concern.
 export { AbortError } from './errors'
+export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './channel'
 export {
   ARG_NAME,
   Doorbell,
@@ -12,4 +13,13 @@ export {
   validateFd,
 } from './doorbell'
 export { type Engine, engine } from './engine'
-export { type ChildProcessFor, type SpawnedGuest, spawn } from './spawn'
+export { SharedRegion } from './region'
+export {
+  type ChildProcessFor,
+  type SpawnChannelOptions,
+  type SpawnGuestOptions,
+  type SpawnedChannel,
+  type SpawnedGuest,
+  spawn,
+  spawnChannel,
+} from './spawn'

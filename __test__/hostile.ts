@@ -176,7 +176,7 @@ const namesOtherFd = (value: unknown): boolean =>
   (typeof value === 'string' && /^\d{1,6}$/.test(value))
 
 /** fc.anything(), without values that name an fd outside the world. */
-const hostile = (constraints?: fc.ObjectConstraints): fc.Arbitrary<unknown> =>
+const hostile = (constraints: fc.ObjectConstraints = {}): fc.Arbitrary<unknown> =>
   fc.anything(constraints).filter((value) => !namesOtherFd(value))
 
 /** An fd value: a hostile type or number, or one of the world's fds, named. */

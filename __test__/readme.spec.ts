@@ -27,14 +27,26 @@ test.after.always(() => {
 })
 
 test('the README names its examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
-  t.deepEqual([...files.keys()].sort(), ['guest.mjs', 'guest.py', 'host.mjs', 'python-host.mjs', 'threads.mjs'])
+  t.deepEqual([...files.keys()].sort(), [
+    'channel-guest.mjs',
+    'channel-host.mjs',
+    'guest.mjs',
+    'guest.py',
+    'host.mjs',
+    'python-host.mjs',
+    'region-guest.mjs',
+    'region-host.mjs',
+    'threads.mjs',
+  ])
   for (const [name, body] of files) t.notRegex(body, /^\s*(await )?using /m, name)
 })
 
 for (const [entry, output] of [
   ['host.mjs', ''],
   ['threads.mjs', 'three rounds with a worker'],
+  ['channel-host.mjs', 'PING\nSHARED\nMEMORY'],
   ['python-host.mjs', 'the Python guest exited with 0'],
+  ['region-host.mjs', '2000000'],
 ]) {
   test(`the README's ${entry} runs as written`, async (t) => {
     const { code, stdout, stderr } = await within(runNode([entry], { cwd: project }), `node ${entry}`)

@@ -1,5 +1,6 @@
 // spawn(): every argument form of child_process.spawn, any stdio array, the flag's last occurrence,
 // a blocking socket for the child, and inline scripts.
+import type { StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -59,8 +60,8 @@ test('the doorbell is the first fd after any stdio array, and --doorbell-fd name
     [['ignore', 'pipe'], 3],
     ['pipe', 3],
   ] as const) {
-    const guest = spawn(reportGuest, [], { stdio })
-    const message = stdio.includes('ipc') ? once(guest.child, 'message') : undefined
+    const guest = spawn(reportGuest, [], { stdio: stdio as StdioOptions })
+    const message = (stdio as readonly string[]).includes('ipc') ? once(guest.child, 'message') : undefined
     const report = await reportOf(guest)
     t.deepEqual([report.fd, report.args], [fd, [ARG_NAME, String(fd)]], JSON.stringify(stdio))
     if (message) t.is((await within(message, 'the IPC message'))[0], 'ipc works')

@@ -1,15 +1,27 @@
 //! A Rust guest on the crate's own doorbell, for hosts started with shm-doorbell's `spawn()`:
 //!
 //!   rust-guest [echo|flood|once] --doorbell-fd N
+//!   rust-guest [region|region-add COUNT] --doorbell-fd N --region-fd M
+//!   rust-guest region-made SIZE --doorbell-fd N
 //!
 //! `echo` (the default) answers every wake with one ring until the host is gone, then prints
 //! `{"wakes":N}`; `flood` rings as fast as it can until the host is gone, then prints
 //! `{"sent":N,"full":M}` (`full`: rings coalesced into a full buffer); `once` rings once and exits.
-//! The benchmark suite and the interop test use it as a peer that is not Node.
+//! `region` maps the host's region, checks the host's pattern (byte i is `i * 31 + 7`), writes its
+//! own (`i * 17 + 1`), rings and prints `{"size":S,"mismatches":M}`; `region-add` rings, then adds
+//! 1 to the int32 at index 0 COUNT times, in steps of 10,000 kept in step with the host through
+//! the int32s at 2 (host) and 3 (this guest), and prints `{"added":COUNT}`. `region-made` is the
+//! reverse: it creates a region of SIZE bytes, writes its pattern, prints `{"pid":P,"fd":F,"size":S}`
+//! (the host maps it through `/proc/P/fd/F`), waits for a ring, then checks the host's pattern and
+//! prints `{"mismatches":M}`.
+//! The benchmark suite and the interop tests use it as a peer that is not Node.
 
 use std::error::Error;
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::Ordering;
 
 use shm_doorbell::doorbell::{is_peer_gone, Doorbell, DoorbellHandle, SignalResult};
+use shm_doorbell::region::SharedRegion;
 
 fn main() -> Result<(), Box<dyn Error>> {
   let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +29,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     Some(first) if !first.starts_with("--") => first.as_str(),
     _ => "echo",
   };
-  let fd = doorbell_fd_arg(&args).ok_or("missing --doorbell-fd N")?;
+  let fd = fd_arg(&args, DoorbellHandle::ARG_NAME).ok_or("missing --doorbell-fd N")?;
   let runtime = tokio::runtime::Builder::new_current_thread()
     .enable_io()
     .build()?;
@@ -35,14 +47,43 @@ fn main() -> Result<(), Box<dyn Error>> {
         doorbell.signal_now();
         Ok(())
       }
+      "region-made" => {
+        let size = args.get(1).ok_or("missing SIZE")?.parse()?;
+        let region = SharedRegion::create(size)?;
+        for (i, byte) in region.atomic_u8s().iter().enumerate() {
+          byte.store((i * 17 + 1) as u8, Ordering::Relaxed);
+        }
+        let (pid, fd) = (std::process::id(), region.as_raw_fd());
+        println!("{{\"pid\":{pid},\"fd\":{fd},\"size\":{}}}", region.len());
+        doorbell.wait().await?;
+        let bytes = region.atomic_u8s();
+        let mismatches = (0..bytes.len())
+          .filter(|&i| bytes[i].load(Ordering::Relaxed) != (i * 31 + 7) as u8)
+          .count();
+        println!("{{\"mismatches\":{mismatches}}}");
+        Ok(())
+      }
+      "region" | "region-add" => {
+        let arg = fd_arg(&args, SharedRegion::ARG_NAME).ok_or("missing --region-fd N")?;
+        // SAFETY: the host passed this fd for the region, and nothing else here owns it.
+        let region = unsafe { SharedRegion::from_arg(arg)? };
+        if mode == "region" {
+          check_and_write_pattern(&region);
+        } else {
+          let count = args.get(1).ok_or("missing COUNT")?.parse()?;
+          doorbell.signal_now();
+          add_in_step(&region, count);
+        }
+        doorbell.signal_now();
+        Ok(())
+      }
       _ => Err(format!("unknown mode {mode}").into()),
     }
   })
 }
 
-/// The value of `--doorbell-fd N` or `--doorbell-fd=N`.
-fn doorbell_fd_arg(args: &[String]) -> Option<&str> {
-  let name = DoorbellHandle::ARG_NAME;
+/// The value of `name N` or `name=N`, such as `--doorbell-fd 3`.
+fn fd_arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
   args.iter().enumerate().find_map(|(index, arg)| {
     if arg == name {
       args.get(index + 1).map(String::as_str)
@@ -80,4 +121,37 @@ fn flood(doorbell: &Doorbell) {
     }
   }
   println!("{{\"sent\":{sent},\"full\":{full}}}");
+}
+
+fn check_and_write_pattern(region: &SharedRegion) {
+  let bytes = region.atomic_u8s();
+  let mismatches = (0..bytes.len())
+    .filter(|&i| bytes[i].load(Ordering::Relaxed) != (i * 31 + 7) as u8)
+    .count();
+  for (i, byte) in bytes.iter().enumerate() {
+    byte.store((i * 17 + 1) as u8, Ordering::Relaxed);
+  }
+  println!("{{\"size\":{},\"mismatches\":{mismatches}}}", region.len());
+}
+
+/// Int32 slots shared with the host: the counter, and each side's step.
+const COUNTER: usize = 0;
+const HOST_STEP: usize = 2;
+const GUEST_STEP: usize = 3;
+const STEP: u64 = 10_000;
+
+fn add_in_step(region: &SharedRegion, count: u64) {
+  let words = region.atomic_i32s();
+  let mut step = 0;
+  while step * STEP < count {
+    while u64::try_from(words[HOST_STEP].load(Ordering::SeqCst)).unwrap_or(0) < step {
+      std::hint::spin_loop();
+    }
+    for _ in step * STEP..count.min((step + 1) * STEP) {
+      words[COUNTER].fetch_add(1, Ordering::SeqCst);
+    }
+    step += 1;
+    words[GUEST_STEP].store(step as i32, Ordering::SeqCst);
+  }
+  println!("{{\"added\":{count}}}");
 }

@@ -8,4 +8,4 @@ const run = (command) => execSync(command, { stdio: 'inherit' })
 
 if (!existsSync('node_modules/.package-lock.json')) run('npm ci')
 run('npm run build')
-run('cargo build --example rust-guest')
+run('cargo build --example rust-guest --example rust-channel-peer')

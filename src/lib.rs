@@ -4,5 +4,7 @@
 //! surface that `index.ts` wraps.
 
 pub mod binding;
+pub mod channel;
 pub mod doorbell;
+pub mod region;
 mod uv;

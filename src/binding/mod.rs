@@ -15,6 +15,7 @@ use napi::{sys, Status};
 use napi_derive::napi;
 
 pub mod doorbell;
+pub mod region;
 
 /// The `code` of errors that `index.ts` turns into Node-style system errors; their message is
 /// `"<errno> <syscall>"`.
@@ -38,7 +39,7 @@ pub fn closed_error() -> Error {
   coded("ERR_DOORBELL_CLOSED", "The doorbell is closed".to_string())
 }
 
-/// Fds owned by a `NativeHandle` or `NativeDoorbell` in this process, so that no fd gets two
+/// Fds owned by a `NativeHandle`, `NativeDoorbell` or `NativeRegion` in this process, so that no fd gets two
 /// owners: two owners means a double close, which closes whatever reused the number in between.
 static OWNED_FDS: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
 
@@ -59,7 +60,9 @@ impl FdClaim {
     } else {
       Err(coded(
         "ERR_DOORBELL_FD_IN_USE",
-        format!("fd {fd} is already owned by a Doorbell or DoorbellHandle in this process"),
+        format!(
+          "fd {fd} is already owned by a Doorbell, DoorbellHandle or SharedRegion in this process"
+        ),
       ))
     }
   }
