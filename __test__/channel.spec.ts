@@ -156,7 +156,7 @@ test('a full ring: trySend returns false and writes nothing, send waits for room
   const abortedSend = host.send(bytes(1000, 0xee), { signal: aborted.signal })
   const waitingSend = host.send(bytes(1000, 0xdd))
   t.is(await stateAfter(waitingSend, 100), 'pending')
-  t.false(host.trySend(bytes(1)), 'trySend never jumps the queue of waiting sends')
+  t.false(host.trySend(bytes(1, 0)), 'trySend never jumps the queue of waiting sends')
   aborted.abort(new Error('changed my mind'))
   await t.throwsAsync(abortedSend, { code: 'ABORT_ERR', name: 'AbortError', message: /aborted/ })
   t.is(await stateAfter(waitingSend, 50), 'pending')
