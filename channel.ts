@@ -61,6 +61,8 @@ const KIND_PADDING = 2
 const STAGED_MAX = 1024
 const STAGE_SPAN = 16 * 1024
 const POOL_SIZE = 64 * 1024
+/** Larger messages are read ahead (#readAhead): whole frames, up to this many bytes of ring per store of `head`. */
+const READ_AHEAD = 512 * 1024
 
 /** The region size a channel of `capacity` bytes per ring needs: r[layout.size]. */
 export function regionSize(capacity: number): number {
@@ -172,6 +174,9 @@ export class Channel {
   #poolUsed = 0
   #stageRead = 0
   #stageEnd = 0
+  // Larger messages taken from the ring in a batch, not yet returned: #readAhead.
+  readonly #ahead: Buffer[] = []
+  #aheadRead = 0
 
   #closed = false
   #peerDead = false
@@ -425,6 +430,7 @@ export class Channel {
    */
   #read(): Buffer | undefined {
     if (this.#stageRead < this.#stageEnd) return this.#nextStaged()
+    if (this.#aheadRead < this.#ahead.length) return this.#nextAhead()
     let used = this.#rxUsed()
     if (used === 0) return undefined
     const capacity = this.#capacity
@@ -448,11 +454,62 @@ export class Channel {
       this.#fail(corruptError(`a frame of ${length} bytes with ${used} in the ring`))
     }
     if (length <= STAGED_MAX) return this.#stage(pos, Math.min(used, capacity - pos, STAGE_SPAN), skipped)
-    const start = (at << 2) + FRAME_HEADER
+    return this.#readAhead(pos, length, used, skipped)
+  }
+
+  /** A copy of the `length` bytes of the message whose frame, checked, is at `pos` of the incoming ring. */
+  #copyOut(pos: number, length: number): Buffer {
     const message = Buffer.allocUnsafe(length)
     // A fresh view is cheaper here than Buffer.copy or subarray (measured: half the time at 64 B).
-    message.set(new Uint8Array(this.#buffer, start, length))
-    this.#consumed(skipped + frame)
+    message.set(new Uint8Array(this.#buffer, this.#rxData + pos + FRAME_HEADER, length))
+    return message
+  }
+
+  /**
+   * Copies out the large message whose frame, checked, is at `pos`, and the whole large message
+   * frames after it that the ring already holds, checked the same way, up to READ_AHEAD bytes; stores
+   * `head` once for all of them and returns the first. Fewer stores of `head` are fewer wakes of a
+   * sender that waits for room, each with room for more. It stops at anything else, which the next
+   * read takes (or finds corrupt).
+   */
+  #readAhead(pos: number, length: number, used: number, skipped: number): Buffer {
+    const capacity = this.#capacity
+    const words = this.#words
+    const first = this.#copyOut(pos, length)
+    let frame = FRAME_HEADER + ((length + 7) & ~7)
+    let taken = skipped + frame
+    used -= frame
+    pos = (pos + frame) & this.#mask
+    while (used > 0 && taken < READ_AHEAD) {
+      let at = (this.#rxData + pos) >> 2
+      let gap = 0
+      if (words[at + 1] === KIND_PADDING) {
+        gap = capacity - pos
+        if (words[at] !== gap - FRAME_HEADER || gap >= used) break
+        at = this.#rxData >> 2
+      }
+      const next = words[at]
+      frame = FRAME_HEADER + ((next + 7) & ~7)
+      const start = gap > 0 ? 0 : pos
+      if (words[at + 1] !== KIND_MESSAGE || next <= STAGED_MAX || next > this.maxMessageSize) break
+      if (frame > capacity - start || gap + frame > used) break
+      this.#ahead.push(this.#copyOut(start, next))
+      taken += gap + frame
+      used -= gap + frame
+      pos = (start + frame) & this.#mask
+    }
+    this.#consumed(taken)
+    return first
+  }
+
+  /** The next message read ahead. */
+  #nextAhead(): Buffer {
+    const ahead = this.#ahead
+    const message = ahead[this.#aheadRead++]!
+    if (this.#aheadRead === ahead.length) {
+      ahead.length = 0
+      this.#aheadRead = 0
+    }
     return message
   }
 
@@ -513,7 +570,11 @@ export class Channel {
 
   /** Whether a waiting call can go on now: data for a receiver, room for the first sender. */
   #ready(): boolean {
-    if (this.#receivers.length > 0 && (this.#stageRead < this.#stageEnd || this.#rxUsed() > 0)) return true
+    if (
+      this.#receivers.length > 0 &&
+      (this.#stageRead < this.#stageEnd || this.#aheadRead < this.#ahead.length || this.#rxUsed() > 0)
+    )
+      return true
     const sender = this.#senders[0]
     if (sender === undefined) return false
     const frame = FRAME_HEADER + ((sender.length + 7) & ~7)

@@ -19,6 +19,7 @@ const {
   regionSize,
 } = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
+import { streamBothWays } from './workloads.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
   sendStream(channel: Channel, count: number, seed: number): Promise<number>
@@ -181,6 +182,49 @@ test('small messages taken from the ring in one batch stay as they were while th
     if (!guest.tryRecv()?.equals(bytes(index % 1024, 0xee))) t.fail(`message ${index}`)
   }
   first.forEach((message, index) => t.deepEqual(message, bytes(index, index)))
+  host.close()
+  guest.close()
+})
+
+test('large messages are read ahead in one batch, in order, across the wrap and up to a small message', (t) => {
+  const [host, guest] = connectedPair({ capacity: 16384 })
+  const sizes = [3000, 3000, 3000, 2000, 5, 4000, 3000, 1025]
+  for (let round = 0; round < 40; round++) {
+    const sent: Buffer[] = []
+    for (let index = 0; index < sizes.length; index++) {
+      const message = bytes(sizes[(index + round) % sizes.length]!, (round * 8 + index) & 0xff)
+      if (!host.trySend(message)) break
+      sent.push(message)
+    }
+    sent.forEach((message, index) => {
+      if (!guest.tryRecv()?.equals(message)) t.fail(`round ${round}, message ${index}`)
+    })
+    t.is(guest.tryRecv(), undefined)
+  }
+  host.close()
+  guest.close()
+})
+
+test('one receive of a large message gives back the room of the large messages read ahead with it', (t) => {
+  const [host, guest] = connectedPair({ capacity: 16384 })
+  for (let index = 0; index < 3; index++) t.true(host.trySend(bytes(4000, index)))
+  t.false(host.trySend(bytes(host.maxMessageSize, 9))) // it would wrap: the room of all three is needed
+  t.deepEqual(guest.tryRecv(), bytes(4000, 0))
+  t.true(host.trySend(bytes(host.maxMessageSize, 9)))
+  t.deepEqual(guest.tryRecv(), bytes(4000, 1))
+  t.deepEqual(guest.tryRecv(), bytes(4000, 2))
+  t.deepEqual(guest.tryRecv(), bytes(host.maxMessageSize, 9))
+  host.close()
+  guest.close()
+})
+
+test('a bad frame after a large message read ahead: the message arrives, then ERR_CHANNEL_CORRUPT', (t) => {
+  const [host, guest, buffer] = createLocalPair({ capacity: 16384 })
+  t.true(host.trySend(bytes(2000, 1)))
+  t.true(host.trySend(bytes(2000, 2)))
+  new Uint32Array(buffer)[(HEADER_SIZE + 2008) / 4 + 1] = 7 // the second frame's kind
+  t.deepEqual(guest.tryRecv(), bytes(2000, 1))
+  t.throws(() => guest.tryRecv(), { code: 'ERR_CHANNEL_CORRUPT' })
   host.close()
   guest.close()
 })
@@ -418,26 +462,21 @@ test('with spin on both sides, 1000 round trips through a Node guest arrive whol
 
 test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak:channel)', async (t) => {
   const count = 200_000
-  const { child, channel } = spawnChannel(process.execPath, [guestScript, 'stream', String(count), '11'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const report = await streamBothWays({
+    command: process.execPath,
+    args: [guestScript],
+    count,
+    seed: 11,
     capacity: 4096,
   })
-  const exit = exitOf(child)
-  const [sent, got] = await within(
-    Promise.all([sendStream(channel, count, 11), receiveStream(channel, count, 11)]),
-    'the stream',
-    100_000,
-  )
-  const result = await within(exit, 'guest exit')
-  t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), {
+  t.is(report.exit.code, 0, report.exit.stderr)
+  t.deepEqual(report.guest, {
     sent: count,
-    sentChecksum: got.checksum,
+    sentChecksum: report.receivedChecksum,
     received: count,
-    receivedChecksum: sent,
+    receivedChecksum: report.sentChecksum,
   })
-  t.is(got.received, count)
-  channel.close()
+  t.is(report.received, count)
 })
 
 test('a guest SIGKILLed mid-stream: every message it completed arrives in order, then ERR_DOORBELL_PEER_DEAD', async (t) => {
@@ -500,25 +539,15 @@ const rustPeer = resolve('target/debug/examples/rust-channel-peer')
 
 test('Node host and Rust guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
   const count = 50_000
-  const { child, channel } = spawnChannel(rustPeer, ['stream', String(count), '21'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    capacity: 8192,
-  })
-  const exit = exitOf(child)
-  const [sent, got] = await within(
-    Promise.all([sendStream(channel, count, 21), receiveStream(channel, count, 21)]),
-    'the stream',
-    100_000,
-  )
-  const result = await within(exit, 'guest exit')
-  t.is(result.code, 0, result.stderr)
-  t.deepEqual(JSON.parse(result.stdout), {
+  const report = await streamBothWays({ command: rustPeer, count, seed: 21, capacity: 8192 })
+  t.is(report.exit.code, 0, report.exit.stderr)
+  t.deepEqual(report.guest, {
     sent: count,
-    sentChecksum: got.checksum,
+    sentChecksum: report.receivedChecksum,
     received: count,
-    receivedChecksum: sent,
+    receivedChecksum: report.sentChecksum,
   })
-  channel.close()
+  t.is(report.received, count)
 })
 
 test('a Rust guest echoes through spawnChannel and exits once the Node host closes', async (t) => {

@@ -1,12 +1,14 @@
-// The reliability workloads, shared by the ava suite (__test__/reliability.spec.ts) and the soak
-// (scripts/soak.ts): the burst protocol, peer-death cycles, leak cycles and fd exhaustion, each
-// with real child processes.
+// The reliability workloads, shared by the ava suite (__test__/reliability.spec.ts,
+// __test__/channel.spec.ts) and the soaks (scripts/soak.ts, scripts/channel-soak.ts): the burst
+// protocol, peer-death cycles, leak cycles, fd exhaustion and the channel's two-way stream, each with
+// real child processes.
 import { spawn as spawnChild } from 'node:child_process'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
 
-import { spawn, type Doorbell, type SignalResult } from 'shm-doorbell'
+import { spawn, spawnChannel, type Channel, type Doorbell, type SignalResult } from 'shm-doorbell'
 
 import { exitOf, fixture, GENEROUS_MS, runNode, within, type Exit } from './helpers.ts'
 
@@ -251,4 +253,59 @@ export async function exhaustFds(mode: 'pairs' | 'files'): Promise<ExhaustReport
   const exit = await within(exitOf(shell), `exhaustion (${mode})`)
   if (exit.code !== 0) throw new Error(`exhaust.cjs ${mode} exited with ${exit.code ?? exit.signal}: ${exit.stderr}`)
   return JSON.parse(exit.stdout)
+}
+
+const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
+  sendStream(channel: Channel, count: number, seed: number): Promise<number>
+  receiveStream(channel: Channel, count: number, seed: number): Promise<{ received: number; checksum: number }>
+}
+
+export interface StreamOptions {
+  /** The guest: a command whose args end with `stream COUNT SEED` (channel-guest.cjs, rust-channel-peer). */
+  command: string
+  args?: readonly string[]
+  /** Messages each way. */
+  count: number
+  seed: number
+  /** Bytes of ring per direction; messages are 0 to maxMessageSize bytes. */
+  capacity: number
+}
+
+export interface StreamReport {
+  /** Messages this side received, and the guest's report: what it sent and received, with checksums. */
+  received: number
+  guest: { sent: number; sentChecksum: number; received: number; receivedChecksum: number }
+  /** The checksums the guest's must match: of what this side sent, and of what it received. */
+  sentChecksum: number
+  receivedChecksum: number
+  exit: Exit
+  seconds: number
+}
+
+/**
+ * The stream workload of fixtures/channel-stream.cjs both ways at once between this process and a
+ * guest started with spawnChannel: every byte of every message is checked on arrival.
+ */
+export async function streamBothWays(options: StreamOptions): Promise<StreamReport> {
+  const { command, args = [], count, seed, capacity } = options
+  const { child, channel } = spawnChannel(command, [...args, 'stream', String(count), String(seed)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    capacity,
+  })
+  const exited = exitOf(child)
+  const startedAt = performance.now()
+  try {
+    const [sentChecksum, got] = await within(
+      Promise.all([sendStream(channel, count, seed), receiveStream(channel, count, seed)]),
+      'the stream',
+      Math.max(GENEROUS_MS, count / 2),
+    )
+    const seconds = (performance.now() - startedAt) / 1000
+    const exit = await within(exited, 'guest exit')
+    const guest =
+      exit.code === 0 ? JSON.parse(exit.stdout) : { sent: 0, sentChecksum: 0, received: 0, receivedChecksum: 0 }
+    return { received: got.received, guest, sentChecksum, receivedChecksum: got.checksum, exit, seconds }
+  } finally {
+    channel.close()
+  }
 }

@@ -10,6 +10,9 @@ export const guestScript = join(benchDir, 'guest.mjs')
 export const floorBinary = join(buildDir, 'floor')
 export const rustGuestBinary = join(rootDir, 'target', 'release', 'examples', 'rust-guest')
 
+/** `spin` (µs) of the Channel's spinning round trip: longer than a round trip, so neither side sleeps. */
+export const CHANNEL_SPIN_MICROS = 1000
+
 /** The value at quantile `q` of `values`, which this sorts. */
 export function quantile(values, q) {
   values.sort((a, b) => a - b)
@@ -38,4 +41,52 @@ export async function exited(child) {
   const [[code, signal]] = await Promise.all([once(child, 'exit'), child.stdout && once(child.stdout, 'end')])
   if (code !== 0) throw new Error(`${child.spawnfile} exited with ${code ?? signal}`)
   return stdout
+}
+
+/** Frames of the streaming stdio pipe are a u32 LE length, then the payload; this length ends the stream. */
+export const PIPE_END = 0xffffffff
+
+/** The first 4 bytes of a message, as the little-endian u32 sequence number the senders write. */
+export const sequenceOf = (bytes) => (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0
+
+/**
+ * What a streaming receiver counts: messages and payload bytes from the end of a warm-up (while
+ * the JIT settles) to the end of the stream. Throws when a message is lost, duplicated or reordered.
+ */
+export class Tally {
+  static WARM_UP_MS = 200
+  expected = 0
+  messages = 0
+  bytes = 0
+  start = undefined
+  counted = undefined
+
+  /** Counts one message, whose first 4 bytes are its sequence number. */
+  add(message) {
+    if (message.length >= 4 && sequenceOf(message) !== this.expected >>> 0) {
+      throw new Error(`message ${this.expected} arrived as ${sequenceOf(message)}`)
+    }
+    this.expected++
+    this.messages++
+    this.bytes += message.length
+    if ((this.messages & 255) === 1 && this.counted === undefined) this.#checkWarmUp()
+  }
+
+  #checkWarmUp() {
+    const now = performance.now()
+    this.start ??= now
+    if (now - this.start >= Tally.WARM_UP_MS) {
+      this.counted = now
+      this.messages = 0
+      this.bytes = 0
+    }
+  }
+
+  /** The figures after the warm-up: {messages, bytes, seconds, msgsPerSecond, mbPerSecond}. */
+  result() {
+    if (this.counted === undefined) throw new Error('the stream ended within its warm-up')
+    const seconds = (performance.now() - this.counted) / 1000
+    const { messages, bytes } = this
+    return { messages, bytes, seconds, msgsPerSecond: messages / seconds, mbPerSecond: bytes / seconds / 1e6 }
+  }
 }

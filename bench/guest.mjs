@@ -1,5 +1,10 @@
 // The suite's Node guests: `node bench/guest.mjs MODE ...`, started by the scenario scripts.
-import { Doorbell } from 'shm-doorbell'
+// A namespace import: a build without the Channel still runs the other modes.
+import * as shm from 'shm-doorbell'
+
+import { PIPE_END, Tally, report } from './common.mjs'
+
+const { Doorbell } = shm
 
 const modes = {
   /** Answers each wake with one ring until the host is gone (started with `spawn()`). */
@@ -32,7 +37,88 @@ const modes = {
       for (let byte = 0; byte < chunk.length; byte++) for (const doorbell of doorbells) doorbell.signalNow()
     })
   },
+  /** Receives length-framed messages on stdin until the end frame; prints the tally. */
+  pipeSink() {
+    const tally = new Tally()
+    // A frame split across chunks: its parts so far (only a split frame's bytes are ever copied).
+    let parts = []
+    let partsLength = 0
+    /** Handles the frame at `offset` of `bytes`; returns its end, or -1 when it is incomplete. */
+    const frameAt = (bytes, offset) => {
+      if (bytes.length - offset < 4) return -1
+      const length = bytes.readUInt32LE(offset)
+      if (length === PIPE_END) {
+        report(tally.result())
+        process.stdin.destroy()
+        return bytes.length
+      }
+      if (bytes.length - offset - 4 < length) return -1
+      tally.add(bytes.subarray(offset + 4, offset + 4 + length))
+      return offset + 4 + length
+    }
+    process.stdin.on('data', (chunk) => {
+      let offset = 0
+      if (partsLength > 0) {
+        const header = parts[0].length >= 4 ? parts[0] : Buffer.concat([...parts, chunk.subarray(0, 4)])
+        if (header.length < 4) return void (parts.push(chunk), (partsLength += chunk.length))
+        const length = header.readUInt32LE(0)
+        const needed = length === PIPE_END ? 4 - partsLength : 4 + length - partsLength
+        if (chunk.length < needed) return void (parts.push(chunk), (partsLength += chunk.length))
+        frameAt(Buffer.concat([...parts, chunk.subarray(0, needed)]), 0)
+        offset = needed
+        parts = []
+        partsLength = 0
+      }
+      for (let next; (next = frameAt(chunk, offset)) >= 0;) offset = next
+      if (offset < chunk.length) {
+        parts = [chunk.subarray(offset)]
+        partsLength = chunk.length - offset
+      }
+    })
+    listening()
+  },
+  /** Receives IPC messages until 'end'; prints the tally. */
+  ipcSink() {
+    const tally = new Tally()
+    process.on('message', (message) => {
+      if (message !== 'end') return tally.add(message)
+      report(tally.result())
+      process.disconnect()
+    })
+    listening()
+  },
+  /** Answers each channel message with the same message until the host is gone; argv[3]: spin, µs. */
+  async channelEcho() {
+    const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })
+    for (;;) {
+      let message
+      try {
+        message = channel.tryRecv() ?? (await channel.recv())
+      } catch (err) {
+        if (err.code === 'ERR_DOORBELL_PEER_DEAD') break
+        throw err
+      }
+      if (!channel.trySend(message)) await channel.send(message)
+    }
+    channel.close()
+  },
+  /** Receives channel messages until a zero-length one; prints the tally. argv[3]: spin, µs. */
+  async channelSink() {
+    const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })
+    const tally = new Tally()
+    listening()
+    for (;;) {
+      const message = channel.tryRecv() ?? (await channel.recv())
+      if (message.length === 0) break
+      tally.add(message)
+    }
+    channel.close()
+    report(tally.result())
+  },
 }
+
+/** Tells the sender of bench/throughput.mjs that this guest listens: a line before its result. */
+const listening = () => process.stdout.write('listening\n')
 
 const mode = modes[process.argv[2]]
 if (!mode) throw new Error(`unknown mode ${process.argv[2]}`)

@@ -2,17 +2,17 @@
 // Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
 import { fork, spawn as spawnChild } from 'node:child_process'
 
-import { countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+import { CHANNEL_SPIN_MICROS, countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
 
 const scenario = process.argv[2]
 // The engine is chosen as the package loads, in this process and in the Node guest, which inherits
 // the variable: `doorbell-node-tokio` runs both on tokio, every other scenario on uv.
 process.env.SHM_DOORBELL_ENGINE = scenario === 'doorbell-node-tokio' ? 'tokio' : 'uv'
-const { spawn } = await import('shm-doorbell')
+const shm = await import('shm-doorbell')
 
 /** A doorbell host: ring, then wait for the guest's ring. */
 function doorbellPeer(command, args) {
-  const { child, doorbell } = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, doorbell } = shm.spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exit = exited(child)
   return {
     roundTrip() {
@@ -40,10 +40,37 @@ function messagePeer(send, onAnswer, close) {
   }
 }
 
+/**
+ * A Channel host: send a 64-byte request, receive the guest's echo. With `spin` (µs), both sides
+ * poll their ring that long before they sleep on the doorbell.
+ */
+function channelPeer(spin) {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelEcho', String(spin)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    spin,
+  })
+  const exit = exited(child)
+  const request = Buffer.alloc(CHANNEL_MESSAGE_SIZE, 1)
+  return {
+    async roundTrip() {
+      if (!channel.trySend(request)) await channel.send(request)
+      return channel.tryRecv() ?? channel.recv()
+    },
+    close() {
+      channel.close()
+      return exit
+    },
+  }
+}
+
+const CHANNEL_MESSAGE_SIZE = 64
+
 const peers = {
   'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-node-tokio': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-rust': () => doorbellPeer(rustGuestBinary, ['echo']),
+  channel: () => channelPeer(0),
+  'channel-spin': () => channelPeer(CHANNEL_SPIN_MICROS),
   pipe() {
     const child = spawnChild(process.execPath, [guestScript, 'pipe'], { stdio: ['pipe', 'pipe', 'inherit'] })
     const exit = exited(child)

@@ -5,16 +5,10 @@
 //
 // Every byte of every message is checked on arrival; the run fails on a lost, reordered, duplicated or
 // torn message, or a checksum that differs between the two sides.
-import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { type Channel, spawnChannel } from 'shm-doorbell'
-
-const { sendStream, receiveStream } = createRequire(import.meta.url)('../__test__/fixtures/channel-stream.cjs') as {
-  sendStream(channel: Channel, count: number, seed: number): Promise<number>
-  receiveStream(channel: Channel, count: number, seed: number): Promise<{ received: number; checksum: number }>
-}
+import { streamBothWays } from '../__test__/workloads.ts'
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { messages: { type: 'string', default: '10000000' } } })
@@ -22,30 +16,18 @@ async function main(): Promise<void> {
   if (!(Number.isInteger(count) && count > 0)) throw new RangeError(`--messages must be a positive integer`)
   const seed = Date.now() >>> 0
   const guest = resolve('__test__/fixtures/channel-guest.cjs')
-  const { child, channel } = spawnChannel(process.execPath, [guest, 'stream', String(count), String(seed)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    capacity: 4096,
-  })
-  let output = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)))
-  const startedAt = performance.now()
-  const [sent, got] = await Promise.all([sendStream(channel, count, seed), receiveStream(channel, count, seed)])
-  const seconds = (performance.now() - startedAt) / 1000
-  const code = await exited
-  channel.close()
-  const guestResult = JSON.parse(output)
+  const report = await streamBothWays({ command: process.execPath, args: [guest], count, seed, capacity: 4096 })
   const ok =
-    code === 0 &&
-    got.received === count &&
-    guestResult.received === count &&
-    guestResult.receivedChecksum === sent &&
-    guestResult.sentChecksum === got.checksum
+    report.exit.code === 0 &&
+    report.received === count &&
+    report.guest.received === count &&
+    report.guest.receivedChecksum === report.sentChecksum &&
+    report.guest.sentChecksum === report.receivedChecksum
   console.log(
-    `channel soak: ${count} messages each way (seed ${seed}) in ${seconds.toFixed(1)} s, ` +
-      `${((2 * count) / seconds / 1000).toFixed(0)} k messages/s in all; ` +
-      `checksums host sent ${sent} / guest received ${guestResult.receivedChecksum}, ` +
-      `guest sent ${guestResult.sentChecksum} / host received ${got.checksum}: ${ok ? 'ok' : 'FAILED'}`,
+    `channel soak: ${count} messages each way (seed ${seed}) in ${report.seconds.toFixed(1)} s, ` +
+      `${((2 * count) / report.seconds / 1000).toFixed(0)} k messages/s in all; ` +
+      `checksums host sent ${report.sentChecksum} / guest received ${report.guest.receivedChecksum}, ` +
+      `guest sent ${report.guest.sentChecksum} / host received ${report.receivedChecksum}: ${ok ? 'ok' : 'FAILED'}`,
   )
   if (!ok) process.exitCode = 1
 }
