@@ -298,7 +298,7 @@ export async function streamBothWays(options: StreamOptions): Promise<StreamRepo
     const [sentChecksum, got] = await within(
       Promise.all([sendStream(channel, count, seed), receiveStream(channel, count, seed)]),
       'the stream',
-      Math.max(GENEROUS_MS, count / 2),
+      Math.max(100_000, count / 2),
     )
     const seconds = (performance.now() - startedAt) / 1000
     const exit = await within(exited, 'guest exit')
