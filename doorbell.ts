@@ -180,13 +180,15 @@ export class Doorbell {
   #closed = false
   #route: WakeRoute = {}
   readonly #waiters = new Set<Waiter>()
-  /** One abort listener per signal that pending waits share: many waits add no more listeners. */
-  readonly #abortListeners = new Map<AbortSignal, () => void>()
+  /**
+   * One abort listener per signal that pending waits share: many waits add no more listeners.
+   * Made by the first wait given a signal, so that a doorbell that never gets one pays nothing.
+   */
+  #abortListeners: Map<AbortSignal, () => void> | undefined
   /** Set while the JS that found a ring already in the socket runs: its other waits share the ring. */
   #rangThisTick = false
-  readonly #clearRang = (): void => {
-    this.#rangThisTick = false
-  }
+  /** Clears {@link #rangThisTick}; made by the first wait that finds a ring already there. */
+  #clearRang: (() => void) | undefined
   #keepsLoopAlive = true
   /** Whether the peer was dead when the doorbell was closed, for `util.inspect`. */
   #peerDeadAtClose = false
@@ -280,8 +282,7 @@ export class Doorbell {
     if (this.#waiters.size === 0) {
       const status = arm(this.#fd)
       if (status === WAKE_RANG) {
-        this.#rangThisTick = true
-        queueMicrotask(this.#clearRang)
+        this.#rangNow()
         return Promise.resolve()
       }
       if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
@@ -289,13 +290,26 @@ export class Doorbell {
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
-      if (signal && !this.#abortListeners.has(signal)) {
-        const onAbort = (): void => this.#abort(signal)
-        this.#abortListeners.set(signal, onAbort)
-        signal.addEventListener('abort', onAbort, { once: true })
+      if (signal) {
+        const abortListeners = (this.#abortListeners ??= new Map())
+        if (!abortListeners.has(signal)) {
+          const onAbort = (): void => this.#abort(signal)
+          abortListeners.set(signal, onAbort)
+          signal.addEventListener('abort', onAbort, { once: true })
+        }
       }
       this.#waiters.add(waiter)
     })
+  }
+
+  /** A ring was already in the socket: the waits of this run of JS share it (see {@link #wait}). */
+  #rangNow(): void {
+    this.#rangThisTick = true
+    queueMicrotask(
+      (this.#clearRang ??= () => {
+        this.#rangThisTick = false
+      }),
+    )
   }
 
   /**
@@ -311,8 +325,7 @@ export class Doorbell {
       if (this.#waiters.size === 0) {
         const status = arm(this.#fd)
         if (status === WAKE_RANG) {
-          this.#rangThisTick = true
-          queueMicrotask(this.#clearRang)
+          this.#rangNow()
           return false
         }
         if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
@@ -337,7 +350,7 @@ export class Doorbell {
 
   /** Rejects the waits that `signal` was given to; a ring that comes later stays for the next wait. */
   #abort(signal: AbortSignal): void {
-    this.#abortListeners.delete(signal)
+    this.#abortListeners?.delete(signal)
     const error = new AbortError(undefined, { cause: signal.reason })
     for (const waiter of this.#waiters) {
       if (waiter.signal !== signal) continue
@@ -353,8 +366,10 @@ export class Doorbell {
   /** Settles every pending wait. The native watch needs no disarm: it disarms as it reports a wake. */
   #settleAll(error?: Error): void {
     this.#route.owner = undefined
-    for (const [signal, onAbort] of this.#abortListeners) signal.removeEventListener('abort', onAbort)
-    this.#abortListeners.clear()
+    if (this.#abortListeners) {
+      for (const [signal, onAbort] of this.#abortListeners) signal.removeEventListener('abort', onAbort)
+      this.#abortListeners.clear()
+    }
     // A waiter settled here may wait again at once (the Channel's does): that wait is a new one.
     const waiters = [...this.#waiters]
     this.#waiters.clear()
