@@ -11,6 +11,7 @@ import {
   codedError,
   fdFromArgv,
   invalidArgType,
+  signalOption,
   outOfRange,
   peerDeadError,
 } from './errors'
@@ -315,7 +316,7 @@ export class Channel {
   /** Writes `message`, waiting for room; rejects as {@link trySend} throws, and with `ABORT_ERR`. */
   send(message: Uint8Array | string, options?: ChannelWaitOptions): Promise<void> {
     try {
-      const signal = waitSignal(options)
+      const signal = signalOption(options)
       const length = messageLength(message)
       this.#check()
       if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
@@ -342,7 +343,7 @@ export class Channel {
   /** The next message, waiting for one; rejects as {@link tryRecv} throws, and with `ABORT_ERR`. */
   recv(options?: ChannelWaitOptions): Promise<Buffer> {
     try {
-      const signal = waitSignal(options)
+      const signal = signalOption(options)
       this.#check()
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#receivers.length === 0) {
@@ -766,16 +767,6 @@ function messageLength(message: unknown): number {
   if (typeof message === 'string') return Buffer.byteLength(message, 'utf8')
   if (message instanceof Uint8Array) return message.byteLength
   throw invalidArgType('message', 'of type string or an instance of Uint8Array', message)
-}
-
-function waitSignal(options: ChannelWaitOptions | undefined): AbortSignal | undefined {
-  if (options === undefined) return undefined
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const { signal } = options
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
-  }
-  return signal
 }
 
 /** A second fd for the object that `fd` names (Linux and macOS both reopen /dev/fd/N so). */

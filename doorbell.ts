@@ -11,6 +11,7 @@ import {
   fdFromArgv,
   fromNative,
   invalidArgType,
+  signalOption,
   native,
   parseFdArg,
   peerDeadError,
@@ -266,7 +267,7 @@ export class Doorbell {
    */
   wait(options?: WaitOptions): Promise<void> {
     try {
-      return this.#wait(waitSignal(options))
+      return this.#wait(signalOption(options))
     } catch (err) {
       return Promise.reject(fromNative(err))
     }
@@ -478,16 +479,6 @@ export class Doorbell {
       yield
     }
   }
-}
-
-function waitSignal(options: WaitOptions | undefined): AbortSignal | undefined {
-  if (options === undefined) return undefined
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
-  const { signal } = options
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
-  }
-  return signal
 }
 
 /** Sets O_NONBLOCK on `fd`. */

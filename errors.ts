@@ -123,3 +123,14 @@ export function fdFromArgv(argv: readonly string[], flag: string): number {
     throw codedError(new TypeError(`The "${flag}" argument must be specified`), 'ERR_MISSING_ARGS')
   return parseFdArg(value, flag)
 }
+
+/** The `signal` of an options object such as `{ signal }`, checked as Node checks it. */
+export function signalOption(options: { signal?: AbortSignal } | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  const { signal } = options
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal)
+  }
+  return signal
+}

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { inspect } from 'node:util'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Channel, ChannelHandle, Doorbell, SharedRegion, spawnChannel, validateFd } from 'shm-doorbell'
 
@@ -19,7 +19,7 @@ const {
   regionSize,
 } = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
-import { streamBothWays } from './workloads.ts'
+import { type StreamReport, streamBothWays } from './workloads.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
   sendStream(channel: Channel, count: number, seed: number): Promise<number>
@@ -460,6 +460,18 @@ test('with spin on both sides, 1000 round trips through a Node guest arrive whol
   t.is((await within(exit, 'guest exit')).code, 0)
 })
 
+/** Both sides of a two-way stream got every message, and each side's checksums match the other's. */
+function assertStreamedBothWays(t: ExecutionContext, report: StreamReport, count: number): void {
+  t.is(report.exit.code, 0, report.exit.stderr)
+  t.deepEqual(report.guest, {
+    sent: count,
+    sentChecksum: report.receivedChecksum,
+    received: count,
+    receivedChecksum: report.sentChecksum,
+  })
+  t.is(report.received, count)
+}
+
 test('200,000 messages of random sizes each way at once between two processes: nothing lost, reordered or duplicated (10,000,000 in npm run soak:channel)', async (t) => {
   const count = 200_000
   const report = await streamBothWays({
@@ -469,14 +481,7 @@ test('200,000 messages of random sizes each way at once between two processes: n
     seed: 11,
     capacity: 4096,
   })
-  t.is(report.exit.code, 0, report.exit.stderr)
-  t.deepEqual(report.guest, {
-    sent: count,
-    sentChecksum: report.receivedChecksum,
-    received: count,
-    receivedChecksum: report.sentChecksum,
-  })
-  t.is(report.received, count)
+  assertStreamedBothWays(t, report, count)
 })
 
 test('a guest SIGKILLed mid-stream: every message it completed arrives in order, then ERR_DOORBELL_PEER_DEAD', async (t) => {
@@ -543,14 +548,7 @@ const rustPeer = resolve('target/debug/examples/rust-channel-peer')
 test('Node host and Rust guest: 50,000 messages of random sizes each way at once, every byte checked', async (t) => {
   const count = 50_000
   const report = await streamBothWays({ command: rustPeer, count, seed: 21, capacity: 8192 })
-  t.is(report.exit.code, 0, report.exit.stderr)
-  t.deepEqual(report.guest, {
-    sent: count,
-    sentChecksum: report.receivedChecksum,
-    received: count,
-    receivedChecksum: report.sentChecksum,
-  })
-  t.is(report.received, count)
+  assertStreamedBothWays(t, report, count)
 })
 
 test('a Rust guest echoes through spawnChannel and exits once the Node host closes', async (t) => {
