@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { inspect } from 'node:util'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { Doorbell, DoorbellHandle, closePeerFd, engine, validateFd } from 'shm-doorbell'
 
 import { openFdCount, stateAfter, within } from './helpers.ts'
@@ -362,9 +362,8 @@ test('intoRawFd on a closed or consumed end throws ERR_DOORBELL_CLOSED', (t) => 
   other.close()
 })
 
-test('a ring already in the socket wakes every wait made in the same run of JS, on a fresh doorbell', async (t) => {
-  const [host, guest] = connectedPair()
-  host.signalNow()
+/** Three waits made in one run of JS after `host` rang all resolve; a later wait sleeps until the next ring. */
+async function threeWaitsWokenByOneRing(t: ExecutionContext, host: Doorbell, guest: Doorbell): Promise<void> {
   const waits = [guest.wait(), guest.wait(), guest.wait()]
   await within(Promise.all(waits), 'the three waits')
   t.is(guest.pendingBytes(), 0)
@@ -374,6 +373,12 @@ test('a ring already in the socket wakes every wait made in the same run of JS, 
   await within(next, 'the next wait')
   host.close()
   guest.close()
+}
+
+test('a ring already in the socket wakes every wait made in the same run of JS, on a fresh doorbell', async (t) => {
+  const [host, guest] = connectedPair()
+  host.signalNow()
+  await threeWaitsWokenByOneRing(t, host, guest)
 })
 
 test('a ring already in the socket wakes every wait made in the same run of JS, on a doorbell that has waited before', async (t) => {
@@ -385,15 +390,7 @@ test('a ring already in the socket wakes every wait made in the same run of JS, 
   }
   host.signalNow()
   await delay(20) // the ring sits in the socket while the doorbell's watch is started
-  const waits = [guest.wait(), guest.wait(), guest.wait()]
-  await within(Promise.all(waits), 'the three waits')
-  t.is(guest.pendingBytes(), 0)
-  const next = guest.wait()
-  t.is(await stateAfter(next, 100), 'pending', 'a wait made later sleeps until a new ring')
-  host.signalNow()
-  await within(next, 'the next wait')
-  host.close()
-  guest.close()
+  await threeWaitsWokenByOneRing(t, host, guest)
 })
 
 test('many waits on one AbortSignal add one abort listener per doorbell, and no MaxListenersExceededWarning', async (t) => {

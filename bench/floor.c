@@ -49,6 +49,17 @@ static double quantile(double *sorted, long n, double q) {
   return sorted[i < n ? i : n - 1];
 }
 
+/* Prints the round trips as JSON: their count, p50 and p99 in µs, and rate; sorts `micros`. */
+static void print_round_trips(double *micros, long rounds, double total) {
+  if (rounds == 0) {
+    printf("{\"rounds\":0}\n");
+    return;
+  }
+  qsort(micros, rounds, sizeof(double), by_value);
+  printf("{\"rounds\":%ld,\"p50\":%.3f,\"p99\":%.3f,\"rate\":%.0f}\n", rounds, quantile(micros, rounds, 0.5),
+         quantile(micros, rounds, 0.99), rounds / total * 1e6);
+}
+
 static void die(const char *what) {
   perror(what);
   exit(1);
@@ -81,13 +92,7 @@ static int pingpong(long rounds, long warm_up) {
   }
   close(fds[0]);
   waitpid(pid, NULL, 0);
-  if (rounds == 0) {
-    printf("{\"rounds\":0}\n");
-    return 0;
-  }
-  qsort(micros, rounds, sizeof(double), by_value);
-  printf("{\"rounds\":%ld,\"p50\":%.3f,\"p99\":%.3f,\"rate\":%.0f}\n", rounds, quantile(micros, rounds, 0.5),
-         quantile(micros, rounds, 0.99), rounds / total * 1e6);
+  print_round_trips(micros, rounds, total);
   return 0;
 }
 
@@ -306,13 +311,7 @@ static int spin_pingpong(long rounds, long warm_up) {
     }
   }
   waitpid(pid, NULL, 0);
-  if (rounds == 0) {
-    printf("{\"rounds\":0}\n");
-    return 0;
-  }
-  qsort(micros, rounds, sizeof(double), by_value);
-  printf("{\"rounds\":%ld,\"p50\":%.3f,\"p99\":%.3f,\"rate\":%.0f}\n", rounds, quantile(micros, rounds, 0.5),
-         quantile(micros, rounds, 0.99), rounds / total * 1e6);
+  print_round_trips(micros, rounds, total);
   return 0;
 }
 
