@@ -58,6 +58,8 @@ const RING_WORDS = 192 / 4
 const FRAME_HEADER = 8
 const KIND_MESSAGE = 1
 const KIND_PADDING = 2
+/** Bytes a frame of `length` message bytes takes in the ring: its header, and the message padded to 8: r[frame.header]. */
+const frameSize = (length: number): number => FRAME_HEADER + ((length + 7) & ~7)
 /** Messages up to this size are read in batches (#stage), of up to STAGE_SPAN bytes, into pools of POOL_SIZE. */
 const STAGED_MAX = 1024
 const STAGE_SPAN = 16 * 1024
@@ -269,9 +271,9 @@ export class Channel {
    */
   static fromArgv(argv: readonly string[] = process.argv, options?: Pick<ChannelOptions, 'spin'>): Channel {
     const doorbellFd = fdFromArgv(argv, ARG_NAME)
-    fdFromArgv(argv, REGION_ARG_NAME)
+    const regionFd = fdFromArgv(argv, REGION_ARG_NAME)
     const { spin } = channelOptions(options)
-    const region = SharedRegion.fromArgv(argv)
+    const region = SharedRegion.fromRawFd(regionFd)
     try {
       return Channel.attach(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
     } catch (err) {
@@ -300,15 +302,21 @@ export class Channel {
     throw err
   }
 
+  /** The checks of a message to send, in the order both send calls make them; its length in bytes. */
+  #checkSend(message: Uint8Array | string): number {
+    const length = messageLength(message)
+    this.#check()
+    if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    return length
+  }
+
   /**
    * Writes `message` (a string goes as UTF-8) if the ring has room for it; false, with nothing
    * written, if not, or while earlier `send()` calls still wait for room (messages keep their order).
    */
   trySend(message: Uint8Array | string): boolean {
-    const length = messageLength(message)
-    this.#check()
-    if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-    if (this.#peerDead) throw peerDeadError(this.#fd)
+    const length = this.#checkSend(message)
     if (this.#senders.length > 0) return false
     return this.#write(message, length)
   }
@@ -317,10 +325,7 @@ export class Channel {
   send(message: Uint8Array | string, options?: ChannelWaitOptions): Promise<void> {
     try {
       const signal = signalOption(options)
-      const length = messageLength(message)
-      this.#check()
-      if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
-      if (this.#peerDead) throw peerDeadError(this.#fd)
+      const length = this.#checkSend(message)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#senders.length === 0 && this.#write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
@@ -379,7 +384,7 @@ export class Channel {
   #write(message: Uint8Array | string, length: number): boolean {
     const capacity = this.#capacity
     const tail = this.#txTail
-    const frame = FRAME_HEADER + ((length + 7) & ~7)
+    const frame = frameSize(length)
     let pos = tail & this.#mask
     const gap = capacity - pos
     const needed = gap < frame ? gap + frame : frame
@@ -458,7 +463,7 @@ export class Channel {
       if (used === 0) this.#fail(corruptError('padding with no frame after it'))
     }
     const length = words[at]
-    const frame = FRAME_HEADER + ((length + 7) & ~7)
+    const frame = frameSize(length)
     if (words[at + 1] !== KIND_MESSAGE) this.#fail(corruptError(`a frame of kind ${words[at + 1]}`))
     if (length > this.maxMessageSize || frame > capacity - pos || frame > used) {
       this.#fail(corruptError(`a frame of ${length} bytes with ${used} in the ring`))
@@ -486,7 +491,7 @@ export class Channel {
     const capacity = this.#capacity
     const words = this.#words
     const first = this.#copyOut(pos, length)
-    let frame = FRAME_HEADER + ((length + 7) & ~7)
+    let frame = frameSize(length)
     let taken = skipped + frame
     used -= frame
     pos = (pos + frame) & this.#mask
@@ -499,7 +504,7 @@ export class Channel {
         at = this.#rxData >> 2
       }
       const next = words[at]
-      frame = FRAME_HEADER + ((next + 7) & ~7)
+      frame = frameSize(next)
       const start = gap > 0 ? 0 : pos
       if (words[at + 1] !== KIND_MESSAGE || next <= STAGED_MAX || next > this.maxMessageSize) break
       if (frame > capacity - start || gap + frame > used) break
@@ -548,7 +553,7 @@ export class Channel {
     let next = from
     while (next + FRAME_HEADER <= end) {
       const length = words[next >> 2]
-      const frame = FRAME_HEADER + ((length + 7) & ~7)
+      const frame = frameSize(length)
       if (words[(next >> 2) + 1] !== KIND_MESSAGE || length > STAGED_MAX || frame > end - next) break
       next += frame
     }
@@ -565,7 +570,7 @@ export class Channel {
   #nextStaged(): Buffer {
     const at = this.#stageRead
     const length = this.#poolWords[at >> 2]
-    this.#stageRead = at + FRAME_HEADER + ((length + 7) & ~7)
+    this.#stageRead = at + frameSize(length)
     return Buffer.from(this.#pool, at + FRAME_HEADER, length)
   }
 
@@ -587,7 +592,7 @@ export class Channel {
       return true
     const sender = this.#senders[0]
     if (sender === undefined) return false
-    const frame = FRAME_HEADER + ((sender.length + 7) & ~7)
+    const frame = frameSize(sender.length)
     const gap = this.#capacity - (this.#txTail & this.#mask)
     this.#loadTxHead()
     return ((this.#txTail - this.#txHead) >>> 0) + (gap < frame ? gap + frame : frame) <= this.#capacity
@@ -678,7 +683,7 @@ export class Channel {
     if (!this.#sleeping) return
     this.#sleeping = false
     this.#doorbell.cancelWait(this.#wake)
-    if (!this.#closed) this.#clearFlags()
+    this.#clearFlags()
   }
 
   /** Clears both waiting flags of this side (none once the region is gone or corrupt). */

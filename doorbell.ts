@@ -121,7 +121,7 @@ export class DoorbellHandle {
    * `ERR_DOORBELL_CLOSED` once closed or consumed.
    */
   intoRawFd(): number {
-    if (this.closed) throw closedError('doorbell handle', this.#fd)
+    this.asRawFd()
     return this.#native.intoRawFd()
   }
 
@@ -276,19 +276,7 @@ export class Doorbell {
   #wait(signal: AbortSignal | undefined): Promise<void> {
     this.#assertOpen()
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
-    // One rule whatever the doorbell did before: a ring wakes every wait made in the same run of
-    // JS, whether it was already in the socket (drained here, at once) or arrives later (reported
-    // by the loop to every pending wait).
-    if (this.#rangThisTick) return Promise.resolve()
-    if (this.#waiters.size === 0) {
-      const status = arm(this.#fd)
-      if (status === WAKE_RANG) {
-        this.#rangNow()
-        return Promise.resolve()
-      }
-      if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
-      this.#route.owner = this
-    }
+    if (!this.#arm()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal }
       if (signal) {
@@ -303,7 +291,27 @@ export class Doorbell {
     })
   }
 
-  /** A ring was already in the socket: the waits of this run of JS share it (see {@link #wait}). */
+  /**
+   * Readies a wait: false if a ring was already there (drained at once), true once the watch is
+   * armed for the wait to be added. One rule whatever the doorbell did before: a ring wakes every
+   * wait made in the same run of JS, whether it was already in the socket or arrives later (reported
+   * by the loop to every pending wait).
+   */
+  #arm(): boolean {
+    if (this.#rangThisTick) return false
+    if (this.#waiters.size === 0) {
+      const status = arm(this.#fd)
+      if (status === WAKE_RANG) {
+        this.#rangNow()
+        return false
+      }
+      if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
+      this.#route.owner = this
+    }
+    return true
+  }
+
+  /** A ring was already in the socket: the waits of this run of JS share it (see {@link #arm}). */
   #rangNow(): void {
     this.#rangThisTick = true
     queueMicrotask(
@@ -322,16 +330,7 @@ export class Doorbell {
   waitWith(waiter: Waiter): boolean {
     try {
       this.#assertOpen()
-      if (this.#rangThisTick) return false
-      if (this.#waiters.size === 0) {
-        const status = arm(this.#fd)
-        if (status === WAKE_RANG) {
-          this.#rangNow()
-          return false
-        }
-        if (status !== WAKE_EMPTY) throw wakeError(status, this.#fd)
-        this.#route.owner = this
-      }
+      if (!this.#arm()) return false
     } catch (err) {
       throw fromNative(err)
     }
@@ -342,10 +341,7 @@ export class Doorbell {
   /** @internal Takes back a `waitWith` waiter that is still pending, unsettled; true if it was. */
   cancelWait(waiter: Waiter): boolean {
     if (!this.#waiters.delete(waiter)) return false
-    if (this.#waiters.size === 0 && this.#route.owner) {
-      this.#route.owner = undefined
-      disarm(this.#fd)
-    }
+    this.#disarmIfIdle()
     return true
   }
 
@@ -358,6 +354,11 @@ export class Doorbell {
       this.#waiters.delete(waiter)
       waiter.reject(error)
     }
+    this.#disarmIfIdle()
+  }
+
+  /** Ends the native wait once no wait is pending; a ring that comes later stays for the next wait. */
+  #disarmIfIdle(): void {
     if (this.#waiters.size === 0 && this.#route.owner) {
       this.#route.owner = undefined
       disarm(this.#fd)

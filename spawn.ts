@@ -120,17 +120,18 @@ export function spawnArguments(argsOrOptions: unknown, maybeOptions: unknown): [
 }
 
 /**
- * Starts `command` with `fds` of this process as the child's fds right after the `stdio` entries
- * given (fd 3 and on when only 0-2 are named), each named by its flag after `args`. Returns the
- * child as child_process.spawn does. The caller keeps and closes its own copies of `fds`.
+ * Starts `command` with `fds` of this process as the child's fds right after `stdio` (the entries
+ * given, from {@link stdioArray}: fd 3 and on when only 0-2 are named), each named by its flag after
+ * `args`. Returns the child as child_process.spawn does. The caller keeps and closes its own copies
+ * of `fds`.
  */
 export function spawnWithFds(
   command: string,
   args: readonly string[],
   options: SpawnOptions,
+  stdio: readonly StdioEntry[],
   fds: readonly ChildFd[],
 ): ChildProcess {
-  const stdio = stdioArray(options.stdio)
   const flags = fds.map(({ flag }, index): [string, number] => [flag, stdio.length + index])
   return spawnChild(command, argsWithFds(command, args, flags), {
     ...options,
@@ -162,7 +163,7 @@ export function spawn(command: string, argsOrOptions?: unknown, maybeOptions?: u
     readonly string[],
     SpawnGuestOptions,
   ]
-  stdioArray(options.stdio)
+  const stdio = stdioArray(options.stdio)
   const region = regionFd(regionArg)
   const [doorbell, guest] = Doorbell.createPair()
   try {
@@ -170,7 +171,7 @@ export function spawn(command: string, argsOrOptions?: unknown, maybeOptions?: u
       { fd: guest.fd, flag: ARG_NAME },
       ...(region === undefined ? [] : [{ fd: region, flag: REGION_ARG_NAME }]),
     ]
-    const child = spawnWithFds(command, args, options, fds)
+    const child = spawnWithFds(command, args, options, stdio, fds)
     return { child, doorbell }
   } catch (err) {
     doorbell.close()
@@ -214,14 +215,14 @@ export function spawnChannel(command: string, argsOrOptions?: unknown, maybeOpti
     readonly string[],
     SpawnChannelOptions,
   ]
-  stdioArray(options.stdio)
+  const stdio = stdioArray(options.stdio)
   const [channel, handle] = Channel.createPair({ capacity, spin })
   try {
     const fds = [
       { fd: handle.doorbellFd, flag: ARG_NAME },
       { fd: handle.regionFd, flag: REGION_ARG_NAME },
     ]
-    const child = spawnWithFds(command, args, options, fds)
+    const child = spawnWithFds(command, args, options, stdio, fds)
     return { child, channel }
   } catch (err) {
     channel.close()

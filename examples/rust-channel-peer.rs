@@ -18,7 +18,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use shm_doorbell::channel::Channel;
-use shm_doorbell::doorbell::{is_peer_gone, Doorbell, DoorbellHandle};
+use shm_doorbell::doorbell::{fd_arg, is_peer_gone, Doorbell, DoorbellHandle};
 use shm_doorbell::region::SharedRegion;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -35,17 +35,6 @@ fn main() -> Result<(), Box<dyn Error>> {
       }
       Some("host") => host(&args[1..]).await,
       other => Err(format!("unknown mode {other:?}").into()),
-    }
-  })
-}
-
-/// The value of `--name N` or `--name=N`, the last one winning.
-fn fd_arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-  args.iter().enumerate().rev().find_map(|(index, arg)| {
-    if arg == name {
-      args.get(index + 1).map(String::as_str)
-    } else {
-      arg.strip_prefix(name)?.strip_prefix('=')
     }
   })
 }

@@ -20,7 +20,7 @@ use std::error::Error;
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::Ordering;
 
-use shm_doorbell::doorbell::{is_peer_gone, Doorbell, DoorbellHandle, SignalResult};
+use shm_doorbell::doorbell::{fd_arg, is_peer_gone, Doorbell, DoorbellHandle, SignalResult};
 use shm_doorbell::region::SharedRegion;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -78,17 +78,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         Ok(())
       }
       _ => Err(format!("unknown mode {mode}").into()),
-    }
-  })
-}
-
-/// The value of `name N` or `name=N`, such as `--doorbell-fd 3`.
-fn fd_arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-  args.iter().enumerate().find_map(|(index, arg)| {
-    if arg == name {
-      args.get(index + 1).map(String::as_str)
-    } else {
-      arg.strip_prefix(name)?.strip_prefix('=')
     }
   })
 }

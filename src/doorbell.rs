@@ -76,6 +76,18 @@ impl DoorbellHandle {
   pub const ARG_NAME: &'static str = "--doorbell-fd";
 }
 
+/// The value of the last `flag N` or `flag=N` in `args` (a `--doorbell-fd` or `--region-fd` given
+/// to a guest): the last one wins, as with Node's own flags and the package's `fromArgv`.
+pub fn fd_arg<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+  args.iter().enumerate().rev().find_map(|(index, arg)| {
+    if arg == flag {
+      args.get(index + 1).map(String::as_str)
+    } else {
+      arg.strip_prefix(flag)?.strip_prefix('=')
+    }
+  })
+}
+
 impl AsRawFd for DoorbellHandle {
   fn as_raw_fd(&self) -> RawFd {
     self.0.as_raw_fd()
@@ -491,7 +503,7 @@ fn classify_send_error(err: &io::Error) -> SignalResult {
 }
 
 /// Runs a libc call that returns -1 on error, again for as long as a signal interrupts it.
-fn retry_eintr(mut call: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
+pub(crate) fn retry_eintr(mut call: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
   loop {
     let ret = call();
     if ret >= 0 {

@@ -15,6 +15,8 @@ use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU8};
 
+use crate::doorbell::retry_eintr;
+
 /// The largest region: 1 TiB on 64-bit platforms, 1 GiB elsewhere. A region's pages are made
 /// only when first touched, so a large region costs address space, not memory.
 #[cfg(target_pointer_width = "64")]
@@ -376,15 +378,9 @@ fn set_cloexec(fd: BorrowedFd<'_>) -> Traced<()> {
 fn truncate(fd: BorrowedFd<'_>, size: usize) -> Traced<()> {
   let size = libc::off_t::try_from(size)
     .map_err(|_| (io::Error::from_raw_os_error(libc::EFBIG), "ftruncate"))?;
-  loop {
-    if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } == 0 {
-      return Ok(());
-    }
-    let err = last_error("ftruncate");
-    if err.0.kind() != io::ErrorKind::Interrupted {
-      return Err(err);
-    }
-  }
+  retry_eintr(|| unsafe { libc::ftruncate(fd.as_raw_fd(), size) } as libc::ssize_t)
+    .map(drop)
+    .map_err(|err| (err, "ftruncate"))
 }
 
 /// The size of the object `fd` names, if it is one that may be mapped (see [`SharedRegion::from_fd`]).

@@ -22,7 +22,7 @@ mod uv_watch;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::io::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::rc::Rc;
 
@@ -295,10 +295,7 @@ impl NativeDoorbell {
           Ok(doorbell) => return Ok(doorbell),
           Err((err, socket)) => (
             err,
-            socket.map(|Claimed { owner, claim }| Claimed {
-              owner: OwnedFd::from(owner).into(),
-              claim,
-            }),
+            socket.map(|socket| socket.map(|owner| OwnedFd::from(owner).into())),
           ),
         }
       }
@@ -326,8 +323,9 @@ impl NativeDoorbell {
       claim,
     };
     Self::new(env, socket, on_wake).map_err(|(err, socket)| {
+      // The fd stays the caller's: let go of it without closing it.
       if let Some(socket) = socket {
-        let _ = OwnedFd::from(socket.owner).into_raw_fd();
+        socket.into_raw_fd();
       }
       err
     })
@@ -366,10 +364,9 @@ impl NativeDoorbell {
     });
     if let Err(err) = watch.start(on_wake) {
       watch.closed.set(true);
-      let socket = watch.shut_down().map(|Claimed { owner, claim }| Claimed {
-        owner: owner.into_socket(),
-        claim,
-      });
+      let socket = watch
+        .shut_down()
+        .map(|socket| socket.map(|owner| owner.into_socket()));
       return Err((err, socket));
     }
     let fd = watch.with_socket(|socket| socket.as_raw_fd()).unwrap_or(-1);

@@ -80,6 +80,16 @@ pub struct Claimed<T> {
   pub claim: FdClaim,
 }
 
+impl<T> Claimed<T> {
+  /// The same fd and claim, with its owner converted (an fd's owner changes type as it is adopted).
+  pub fn map<U>(self, convert: impl FnOnce(T) -> U) -> Claimed<U> {
+    Claimed {
+      owner: convert(self.owner),
+      claim: self.claim,
+    }
+  }
+}
+
 impl<T: AsRawFd> Claimed<T> {
   /// Claims an fd that the kernel has just returned. A stale entry, left by an fd closed behind
   /// its owner's back, must not make a fresh pair fail.

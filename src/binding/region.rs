@@ -97,8 +97,7 @@ impl NativeRegion {
 
   fn open(env: Env, mapping: Mapping, fd: Claimed<OwnedFd>) -> Result<Self> {
     let env = env.raw();
-    let size = mapping.len();
-    let (data, len) = (mapping.as_ptr() as *mut c_void, mapping.len());
+    let (data, size) = (mapping.as_ptr() as *mut c_void, mapping.len());
     let mapping = Arc::new(SharedMapping {
       mapping: Mutex::new(Some(mapping)),
       finalized: AtomicBool::new(false),
@@ -106,7 +105,14 @@ impl NativeRegion {
     let hint = Arc::into_raw(Arc::clone(&mapping)) as *mut c_void;
     let mut value = ptr::null_mut();
     let status = unsafe {
-      sys::napi_create_external_arraybuffer(env, data, len, Some(finalize_buffer), hint, &mut value)
+      sys::napi_create_external_arraybuffer(
+        env,
+        data,
+        size,
+        Some(finalize_buffer),
+        hint,
+        &mut value,
+      )
     };
     if status != sys::Status::napi_ok {
       if !mapping.finalized.load(Ordering::Acquire) {
@@ -176,9 +182,7 @@ impl NativeRegion {
   /// Detaches the ArrayBuffer, unmaps and closes the fd; idempotent.
   #[napi]
   pub fn close(&self) {
-    if let Some(fd) = self.state.close() {
-      drop(fd);
-    }
+    drop(self.state.close());
   }
 
   /// Detaches the ArrayBuffer and unmaps, and lets go of the fd without closing it.

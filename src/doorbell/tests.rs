@@ -350,3 +350,27 @@ async fn poll_wait_drains_only_after_the_reactor_saw_a_ring_and_wakes_its_waker(
     other => panic!("expected the peer gone, got {other:?}"),
   }
 }
+
+#[test]
+fn fd_arg_takes_the_last_flag_in_either_form() {
+  let args: Vec<String> = [
+    "guest.js",
+    "--doorbell-fd",
+    "7",
+    "--x=1",
+    "--doorbell-fd=3",
+    "--region-fd",
+    "4",
+  ]
+  .iter()
+  .map(|arg| arg.to_string())
+  .collect();
+  assert_eq!(fd_arg(&args, "--doorbell-fd"), Some("3"));
+  assert_eq!(fd_arg(&args, "--region-fd"), Some("4"));
+  assert_eq!(fd_arg(&args, "--missing"), None);
+  assert_eq!(
+    fd_arg(&args[..2], "--doorbell-fd"),
+    None,
+    "a flag with no value"
+  );
+}
