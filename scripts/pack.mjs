@@ -1,12 +1,14 @@
 // `npm run pack`, after `npm run build`: writes into dist/ the tarballs that a release publishes,
-// for the main package and for the platform package of each binary built here.
+// for the main package and for the platform package of each binary built here. `npm run pack --
+// PLATFORM...` (after `npm run build:targets`) packs those platforms' binaries from npm/<platform>/,
+// where `napi artifacts` puts a release's, instead of the host's.
 //
 // The main package gets the optionalDependencies that `napi prepublish` writes at publish time
 // (one per napi target, at this exact version); the committed package.json leaves them out
 // because npm ci fails in a clone while those versions are not on the registry.
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { readNapiConfig } from '@napi-rs/cli'
@@ -26,11 +28,19 @@ const missing = manifest.files.filter((file) => !existsSync(join(root, file)))
 if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first`)
 
 const { binaryName, packageName, targets } = await readNapiConfig(join(root, 'package.json'))
-const built = readdirSync(root).flatMap((file) => {
-  const match = new RegExp(`^${binaryName}\\.(.+)\\.node$`).exec(file)
-  return match ? [{ file, platform: match[1] }] : []
-})
+const platforms = process.argv.slice(2)
+const built =
+  platforms.length === 0
+    ? readdirSync(root).flatMap((file) => {
+        const match = new RegExp(`^${binaryName}\\.(.+)\\.node$`).exec(file)
+        return match ? [{ file: join(root, file), platform: match[1] }] : []
+      })
+    : platforms.map((platform) => ({ file: join(root, 'npm', platform, `${binaryName}.${platform}.node`), platform }))
 if (built.length === 0) throw new Error(`no ${binaryName}.*.node in ${root}: run npm run build first`)
+const absent = built.filter(({ file }) => !existsSync(file))
+if (absent.length > 0) {
+  throw new Error(`${absent.map(({ file }) => file).join(', ')} missing: run npm run build:targets first`)
+}
 
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(stage, { recursive: true })
@@ -50,7 +60,7 @@ const tarballs = [pack(mainStage, ['--pack-destination', dist])]
 for (const { file, platform } of built) {
   const platformStage = join(stage, platform)
   cpSync(join(root, 'npm', platform), platformStage, { recursive: true })
-  cpSync(join(root, file), join(platformStage, file))
+  cpSync(file, join(platformStage, basename(file)))
   tarballs.push(pack(platformStage, ['--pack-destination', dist]))
 }
 
