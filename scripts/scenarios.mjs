@@ -25,9 +25,10 @@ export function scenarioNames() {
 /**
  * Packs the package (`npm run pack -- PLATFORM...`: the host's binary when none is named) and
  * installs its tarballs into an empty project with the scenarios; returns the project's path.
- * `npmPlatform` gives npm's `--os`, `--cpu` and `--libc` for the install, when they are not this machine's.
+ * `foreign`: the platform packages are for another cpu or libc than this npm's, which npm refuses
+ * unless forced (its --cpu and --libc choose optional dependencies only).
  */
-export function installPackage({ platforms = [], npmPlatform = {} } = {}) {
+export function installPackage({ platforms = [], foreign = false } = {}) {
   execFileSync('npm', ['run', '--silent', 'pack', '--', ...platforms], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -37,11 +38,18 @@ export function installPackage({ platforms = [], npmPlatform = {} } = {}) {
     .map((file) => join(root, 'dist', file))
   const project = mkdtempSync(join(tmpdir(), 'shm-doorbell-runtimes-'))
   writeFileSync(join(project, 'package.json'), '{ "name": "runtimes-user", "private": true, "type": "module" }\n')
-  const platformFlags = Object.entries(npmPlatform).map(([name, value]) => `--${name}=${value}`)
   // The main package lists every platform's package, unpublished here: the ones built here are tarballs.
   execFileSync(
     'npm',
-    ['install', '--offline', '--omit=optional', '--no-audit', '--no-fund', ...platformFlags, ...tarballs],
+    [
+      'install',
+      '--offline',
+      '--omit=optional',
+      '--no-audit',
+      '--no-fund',
+      ...(foreign ? ['--force'] : []),
+      ...tarballs,
+    ],
     { cwd: project, stdio: ['ignore', 'ignore', 'inherit'] },
   )
   cpSync(scenarioDir, join(project, 'runtimes'), { recursive: true })

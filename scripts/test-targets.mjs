@@ -86,15 +86,14 @@ function prepareArm64Checkout(target, crossEnv) {
     if (!(keepModules && entry === 'node_modules')) rmSync(join(stage, entry), { recursive: true, force: true })
   }
   const hostBinaries = []
-  cpSync(root, stage, {
-    recursive: true,
-    filter: (source) => {
-      const path = relative(root, source)
-      if (NOT_COPIED.has(path.split('/')[0])) return false
-      if (path.endsWith('.linux-x64-gnu.node') && !path.startsWith('npm/')) hostBinaries.push(path)
-      return !path.endsWith('.node')
-    },
-  })
+  const copied = (source) => {
+    const path = relative(root, source)
+    if (path.endsWith('.linux-x64-gnu.node') && !path.startsWith('npm/')) hostBinaries.push(path)
+    return !path.endsWith('.node')
+  }
+  for (const entry of readdirSync(root).filter((name) => !NOT_COPIED.has(name))) {
+    cpSync(join(root, entry), join(stage, entry), { recursive: true, filter: copied })
+  }
   if (hostBinaries.length === 0) throw new Error('no linux-x64-gnu binary in this checkout: run npm run build first')
   for (const path of hostBinaries) {
     cpSync(target.binary, join(stage, path.replace('linux-x64-gnu', target.platformArchABI)))
@@ -177,7 +176,7 @@ const npmPlatform = (target) => ({
 
 /** The runtimes scenarios on Bun, from the packed main package and `target`'s package. */
 async function runBunScenarios(target, runtime, env = {}) {
-  const project = installPackage({ platforms: [target.platformArchABI], npmPlatform: npmPlatform(target) })
+  const project = installPackage({ platforms: [target.platformArchABI], foreign: true })
   try {
     return await runScenarios(project, { name: 'bun', engine: 'tokio', ...runtime }, env)
   } finally {
@@ -211,7 +210,10 @@ for (const target of targets) {
     for (const version of nodes) {
       const node = runtimeBinary(`node${version}-arm64`)
       const nodeStart = performance.now()
-      log(`  ava on arm64 Node ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()} under qemu`)
+      const qemuEnv = { ...process.env, QEMU_LD_PREFIX: AARCH64_SYSROOT }
+      log(
+        `  ava on arm64 Node ${execFileSync(node, ['--version'], { encoding: 'utf8', env: qemuEnv }).trim()} under qemu`,
+      )
       const result = await runAva(checkout, node)
       add(result)
       log(`  ava on arm64 Node ${version}: ${result.passed} passed, ${result.failed} failed (${seconds(nodeStart)} s)`)
@@ -222,9 +224,9 @@ for (const target of targets) {
     add(await runBunScenarios(target, muslBun(target.arch === 'x64' ? 'x86_64' : 'aarch64')))
   }
   const took = seconds(start)
+  const built = buildSeconds[target.triple] ? `built in ${buildSeconds[target.triple]} s` : 'binary up to date'
   summary.push(
-    `${target.triple}: built in ${buildSeconds[target.triple] || 'up to date'}${buildSeconds[target.triple] ? ' s' : ''}, ` +
-      `${passed - before.passed} passed, ${failed - before.failed} failed, tested in ${took} s`,
+    `${target.triple}: ${built}; ${passed - before.passed} passed, ${failed - before.failed} failed in ${took} s`,
   )
 }
 for (const line of summary) log(line)

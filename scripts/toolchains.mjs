@@ -126,16 +126,23 @@ function installPythonPackages() {
   writeFileSync(stamp, wanted)
 }
 
-/** .targets/bin/: Debian's cargo and rustc, and zig, ahead of rustup's proxies on PATH. */
+/**
+ * .targets/bin/: Debian's cargo and rustc, and zig, ahead of rustup's proxies on PATH; and the
+ * `rust-objcopy` of rustup's toolchain, which rustc runs to strip a macOS binary and Debian's Rust
+ * does not ship (an LLVM objcopy: it does not depend on rustc's version).
+ */
 function linkTools() {
+  const rustupSysroot = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim()
   const links = {
     cargo: '/usr/bin/cargo',
     rustc: '/usr/bin/rustc',
     zig: join(python, 'ziglang', 'zig'),
     'cargo-zigbuild': join(python, 'bin', 'cargo-zigbuild'),
+    'rust-objcopy': join(rustupSysroot, 'lib', 'rustlib', 'x86_64-unknown-linux-gnu', 'bin', 'rust-objcopy'),
   }
   mkdirSync(bin, { recursive: true })
   for (const [name, target] of Object.entries(links)) {
+    if (!existsSync(target)) throw new Error(`${target} is missing, for .targets/bin/${name}`)
     if (!existsSync(join(bin, name))) symlinkSync(target, join(bin, name))
   }
 }
