@@ -24,19 +24,21 @@ function pack(dir, options = []) {
 }
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const missing = manifest.files.filter((file) => !existsSync(join(root, file)))
-if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first`)
+const lib = join(root, 'lib')
+if (!existsSync(join(root, 'index.js')) || !existsSync(join(lib, 'binding.js'))) {
+  throw new Error('index.js or lib/binding.js missing: run npm run build first')
+}
 
 const { binaryName, packageName, targets } = await readNapiConfig(join(root, 'package.json'))
 const platforms = process.argv.slice(2)
 const built =
   platforms.length === 0
-    ? readdirSync(root).flatMap((file) => {
+    ? readdirSync(lib).flatMap((file) => {
         const match = new RegExp(`^${binaryName}\\.(.+)\\.node$`).exec(file)
-        return match ? [{ file: join(root, file), platform: match[1] }] : []
+        return match ? [{ file: join(lib, file), platform: match[1] }] : []
       })
     : platforms.map((platform) => ({ file: join(root, 'npm', platform, `${binaryName}.${platform}.node`), platform }))
-if (built.length === 0) throw new Error(`no ${binaryName}.*.node in ${root}: run npm run build first`)
+if (built.length === 0) throw new Error(`no ${binaryName}.*.node in ${lib}: run npm run build first`)
 const absent = built.filter(({ file }) => !existsSync(file))
 if (absent.length > 0) {
   throw new Error(`${absent.map(({ file }) => file).join(', ')} missing: run npm run build:targets first`)

@@ -1,0 +1,3 @@
+import './platform';
+export * from './binding';
+export declare const signal: (fd: number) => number, arm: (fd: number) => number;
