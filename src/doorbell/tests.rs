@@ -52,13 +52,22 @@ async fn both_ends_are_created_close_on_exec() {
   assert_eq!(fd_flags(guest.as_raw_fd()) & libc::FD_CLOEXEC, 0);
 }
 
+/// Sets errno, as a failing call does.
+fn set_errno(code: libc::c_int) {
+  #[cfg(any(target_os = "linux", target_os = "android"))]
+  let errno = unsafe { libc::__errno_location() };
+  #[cfg(any(target_os = "macos", target_os = "ios"))]
+  let errno = unsafe { libc::__error() };
+  unsafe { *errno = code };
+}
+
 #[test]
 fn an_interrupted_call_is_retried() {
   let mut calls = 0;
   let ret = retry_eintr(|| {
     calls += 1;
     if calls < 3 {
-      unsafe { *libc::__errno_location() = libc::EINTR };
+      set_errno(libc::EINTR);
       -1
     } else {
       7
@@ -68,7 +77,7 @@ fn an_interrupted_call_is_retried() {
   assert_eq!(calls, 3);
 
   let ret = retry_eintr(|| {
-    unsafe { *libc::__errno_location() = libc::EBADF };
+    set_errno(libc::EBADF);
     -1
   });
   assert_eq!(ret.unwrap_err().raw_os_error(), Some(libc::EBADF));

@@ -1,3 +1,4 @@
+#[cfg(target_os = "linux")]
 use std::fs::File;
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
