@@ -16,6 +16,7 @@ import {
   peerDeadError,
 } from './errors'
 import { REGION_ARG_NAME, SharedRegion } from './region'
+import { ValueReader, ValueWriter } from './lib/values'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
 export interface ChannelOptions {
@@ -66,6 +67,8 @@ const STAGE_SPAN = 16 * 1024
 const POOL_SIZE = 64 * 1024
 /** Larger messages are read ahead (#readAhead): whole frames, up to this many bytes of ring per store of `head`. */
 const READ_AHEAD = 512 * 1024
+/** A drain gives the ring's bytes back to the producer at least every this many bytes. */
+const DRAIN_RELEASE = 64 * 1024
 
 /** The region size a channel of `capacity` bytes per ring needs: r[layout.size]. */
 export function regionSize(capacity: number): number {
@@ -122,17 +125,21 @@ export interface ChannelMemory {
   close(): void
 }
 
+/** A waiting `recv` (`kind` 'message'), `recvValue` ('value') or `readable` ('readable'). */
 interface Receiver {
-  resolve(message: Buffer): void
+  kind: 'message' | 'value' | 'readable'
+  resolve(message: unknown): void
   reject(err: unknown): void
   signal?: AbortSignal
   onAbort?: () => void
 }
 
+/** A waiting `send` or `sendValue` (`reserve` false), or `reserve` (true: `message` is unused). */
 interface Sender {
   message: Uint8Array | string
   length: number
-  resolve(): void
+  reserve: boolean
+  resolve(view?: Uint8Array): void
   reject(err: unknown): void
   signal?: AbortSignal
   onAbort?: () => void
@@ -173,6 +180,7 @@ export class Channel {
   // Messages taken from the ring in a batch, not yet returned: #stage.
   #pool = new ArrayBuffer(0)
   #poolBytes = new Uint8Array(0)
+  #poolBuffer = Buffer.alloc(0)
   #poolWords = new Uint32Array(0)
   #poolUsed = 0
   #stageRead = 0
@@ -196,6 +204,18 @@ export class Channel {
   }
   readonly #receivers: Receiver[] = []
   readonly #senders: Sender[] = []
+
+  // The open reservation (r[reserve.open]): its length, -1 if none; where its frame goes; the bytes of padding before it.
+  #reserved = -1
+  #reservedPos = 0
+  #reservedGap = 0
+  /** Whether a `drain` is calling its function: receiving is refused meanwhile (r[drain.view]). */
+  #draining = false
+  #writer: ValueWriter | undefined
+  #reader: ValueReader | undefined
+  /** What the last {@link #take} of one value read: the value, or the error of a message that is none. */
+  #taken: unknown
+  #takenError: unknown
 
   private constructor(token: symbol, memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number) {
     if (token !== constructing) {
@@ -305,10 +325,29 @@ export class Channel {
   /** The checks of a message to send, in the order both send calls make them; its length in bytes. */
   #checkSend(message: Uint8Array | string): number {
     const length = messageLength(message)
-    this.#check()
+    this.#checkSending()
     if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
     if (this.#peerDead) throw peerDeadError(this.#fd)
     return length
+  }
+
+  /** The checks of every way to send: the channel, and no open reservation (r[reserve.open]). */
+  #checkSending(): void {
+    this.#check()
+    if (this.#reserved >= 0) {
+      throw codedError(
+        new Error('A reservation is open: commit() or abort() it before sending anything else'),
+        'ERR_CHANNEL_RESERVATION_OPEN',
+      )
+    }
+  }
+
+  /** The checks of every way to receive: the channel, and not from inside a drain's function (r[drain.view]). */
+  #checkReceiving(): void {
+    this.#check()
+    if (this.#draining) {
+      throw codedError(new Error('Cannot receive inside the function of drain()'), 'ERR_CHANNEL_DRAINING')
+    }
   }
 
   /**
@@ -329,7 +368,7 @@ export class Channel {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#senders.length === 0 && this.#write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
-        const sender: Sender = { message, length, resolve, reject, signal }
+        const sender: Sender = { message, length, reserve: false, resolve: () => resolve(), reject, signal }
         this.#enqueue(this.#senders, sender)
       })
     } catch (err) {
@@ -339,7 +378,7 @@ export class Channel {
 
   /** The next message, or undefined if there is none yet. Throws `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent has been received. */
   tryRecv(): Buffer | undefined {
-    this.#check()
+    this.#checkReceiving()
     const message = this.#read()
     if (message === undefined && this.#peerDead) throw peerDeadError(this.#fd)
     return message
@@ -349,7 +388,7 @@ export class Channel {
   recv(options?: ChannelWaitOptions): Promise<Buffer> {
     try {
       const signal = signalOption(options)
-      this.#check()
+      this.#checkReceiving()
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#receivers.length === 0) {
         const message = this.#read()
@@ -357,11 +396,353 @@ export class Channel {
         if (this.#peerDead) throw peerDeadError(this.#fd)
       }
       return new Promise<Buffer>((resolve, reject) => {
-        this.#enqueue(this.#receivers, { resolve, reject, signal })
+        this.#enqueue(this.#receivers, {
+          kind: 'message',
+          resolve: resolve as (message: unknown) => void,
+          reject,
+          signal,
+        })
       })
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /**
+   * A view of `length` bytes of free space in the outgoing ring, to write a message into in place,
+   * or undefined if the ring has no room for it (or earlier `send()` calls still wait for room).
+   * Then `commit()` sends it, or `abort()` drops it; until then the peer sees nothing of it and
+   * nothing else can be sent (`ERR_CHANNEL_RESERVATION_OPEN`). The view is valid until then.
+   * r[reserve.open]
+   */
+  tryReserve(length: number): Uint8Array | undefined {
+    this.#checkReserve(length)
+    if (this.#senders.length > 0) return undefined
+    return this.#reserve(length)
+  }
+
+  /** The view of {@link tryReserve}, waiting for room; rejects as it throws, and with `ABORT_ERR`. */
+  reserve(length: number, options?: ChannelWaitOptions): Promise<Uint8Array> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReserve(length)
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      const view = this.#senders.length === 0 ? this.#reserve(length) : undefined
+      if (view !== undefined) return Promise.resolve(view)
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const sender: Sender = {
+          message: '',
+          length,
+          reserve: true,
+          resolve: resolve as (view?: Uint8Array) => void,
+          reject,
+          signal,
+        }
+        this.#enqueue(this.#senders, sender)
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends the first `length` bytes (default: all) of the open reservation as one message:
+   * r[reserve.commit]. `ERR_CHANNEL_NO_RESERVATION` without one, `ERR_OUT_OF_RANGE` (and nothing
+   * sent, the reservation still open) for more than was reserved.
+   */
+  commit(length?: number): void {
+    this.#check()
+    const reserved = this.#openReservation()
+    if (length === undefined) length = reserved
+    else if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length)
+    else if (!(Number.isInteger(length) && length >= 0 && length <= reserved)) {
+      throw outOfRange('length', `an integer >= 0 && <= ${reserved} (the bytes reserved)`, length)
+    }
+    this.#reserved = -1
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    const words = this.#words
+    const gap = this.#reservedGap
+    if (gap > 0) {
+      const at = (this.#txData + (this.#txTail & this.#mask)) >> 2
+      words[at] = gap - FRAME_HEADER
+      words[at + 1] = KIND_PADDING
+    }
+    const at = (this.#txData + this.#reservedPos) >> 2
+    words[at] = length
+    words[at + 1] = KIND_MESSAGE
+    this.#publish(gap + frameSize(length))
+    if (this.#senders.length > 0) this.#pump()
+  }
+
+  /** Drops the open reservation: the peer sees nothing of it (r[reserve.abort]). `ERR_CHANNEL_NO_RESERVATION` without one. */
+  abort(): void {
+    if (this.#closed) throw closedError('channel', this.#fd)
+    this.#openReservation()
+    this.#reserved = -1
+    if (this.#senders.length > 0) this.#pump()
+  }
+
+  /**
+   * Calls `fn(view)` for each message already received, in order, up to `max` of them, and returns
+   * how many it took. The view is of the ring (or of a batch that `tryRecv` copied out), and valid
+   * only during the call: copy what must outlive it. `fn` may send, but not receive
+   * (`ERR_CHANNEL_DRAINING`). If `fn` throws, the drain stops and rethrows: the messages before
+   * it are taken, that one and the rest stay. Throws `ERR_DOORBELL_PEER_DEAD` once the peer is gone
+   * and every message it sent has been taken. r[drain.view]
+   */
+  drain(fn: (view: Uint8Array) => void, max = Infinity): number {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
+    if (typeof max !== 'number') throw invalidArgType('max', 'of type number', max)
+    if (!(max >= 0 && (Number.isInteger(max) || max === Infinity))) throw outOfRange('max', 'an integer >= 0', max)
+    this.#checkReceiving()
+    const taken = this.#take(max, (bytes, start, length) =>
+      fn(new Uint8Array(bytes.buffer, bytes.byteOffset + start, length)),
+    )
+    if (taken === 0 && max > 0 && this.#peerDead && this.#rxUsed() === 0) throw peerDeadError(this.#fd)
+    return taken
+  }
+
+  /**
+   * Resolves once a message is there to take (`drain` takes at least one, `tryRecv` returns one);
+   * rejects with `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent is taken,
+   * and as `recv` does.
+   */
+  readable(options?: ChannelWaitOptions): Promise<void> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReceiving()
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#receivers.length === 0) {
+        if (this.#hasMessage()) return Promise.resolve()
+        if (this.#peerDead) throw peerDeadError(this.#fd)
+      }
+      return new Promise<void>((resolve, reject) => {
+        this.#enqueue(this.#receivers, { kind: 'readable', resolve, reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends `value` in the format of `v8.serialize` (as child_process's `'advanced'` serialization
+   * does) if the ring has room; false, with nothing sent, if not. A value it cannot serialize
+   * throws `ERR_INVALID_ARG_VALUE`, one larger than {@link maxMessageSize} `ERR_OUT_OF_RANGE`; nothing is sent.
+   */
+  trySendValue(value: unknown): boolean {
+    const length = this.#serialize(value)
+    if (this.#senders.length > 0) return false
+    return this.#write(this.#writer!.bytes, length)
+  }
+
+  /** Sends `value` as {@link trySendValue}, waiting for room; the value is serialized at once. */
+  sendValue(value: unknown, options?: ChannelWaitOptions): Promise<void> {
+    try {
+      const signal = signalOption(options)
+      const length = this.#serialize(value)
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#senders.length === 0 && this.#write(this.#writer!.bytes, length)) return Promise.resolve()
+      const message = Buffer.from(this.#writer!.bytes.subarray(0, length))
+      return new Promise<void>((resolve, reject) => {
+        this.#enqueue(this.#senders, { message, length, reserve: false, resolve: () => resolve(), reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * The next value, as `{ value }` (as `receiveMessageOnPort` returns), or undefined if there is
+   * none yet. A message that is not a value is taken and throws `ERR_CHANNEL_BAD_VALUE`. Throws
+   * `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent has been received.
+   */
+  tryRecvValue(): { value: unknown } | undefined {
+    this.#checkReceiving()
+    if (this.#takeValue()) return { value: this.#takenValue() }
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    return undefined
+  }
+
+  /** The next value, waiting for one; rejects as {@link tryRecvValue} throws, and with `ABORT_ERR`. */
+  recvValue(options?: ChannelWaitOptions): Promise<unknown> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReceiving()
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#receivers.length === 0) {
+        if (this.#takeValue()) return Promise.resolve(this.#takenValue())
+        if (this.#peerDead) throw peerDeadError(this.#fd)
+      }
+      return new Promise<unknown>((resolve, reject) => {
+        this.#enqueue(this.#receivers, { kind: 'value', resolve, reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Yields each value; ends once the peer is gone and its messages are all received, or on close. */
+  async *values(): AsyncGenerator<unknown, void, undefined> {
+    for (;;) {
+      let value: unknown
+      try {
+        value = await this.recvValue()
+      } catch (err) {
+        if (endsIteration(err)) return
+        throw err
+      }
+      yield value
+    }
+  }
+
+  #checkReserve(length: number): void {
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length)
+    if (!(Number.isInteger(length) && length >= 0 && length <= this.maxMessageSize)) {
+      throw outOfRange('length', `an integer >= 0 && <= ${this.maxMessageSize}`, length)
+    }
+    this.#checkSending()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+  }
+
+  /** The open reservation's length; `ERR_CHANNEL_NO_RESERVATION` if there is none. */
+  #openReservation(): number {
+    if (this.#reserved < 0) {
+      throw codedError(
+        new Error('No reservation is open: tryReserve() or reserve() first'),
+        'ERR_CHANNEL_NO_RESERVATION',
+      )
+    }
+    return this.#reserved
+  }
+
+  /** Opens a reservation of `length` bytes if the ring has room for its frame: r[reserve.open], r[ring.wrap]. */
+  #reserve(length: number): Uint8Array | undefined {
+    const needed = this.#room(length)
+    if (needed < 0) return undefined
+    const frame = frameSize(length)
+    const pos = this.#txTail & this.#mask
+    const wraps = needed > frame
+    this.#reserved = length
+    this.#reservedGap = wraps ? this.#capacity - pos : 0
+    this.#reservedPos = wraps ? 0 : pos
+    return new Uint8Array(this.#buffer, this.#txData + this.#reservedPos + FRAME_HEADER, length)
+  }
+
+  /** Serializes `value` for a send, after the checks of every send; its length in the writer's bytes. */
+  #serialize(value: unknown): number {
+    this.#checkSending()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    this.#writer ??= new ValueWriter()
+    const length = this.#writer.write(value)
+    if (length > this.maxMessageSize)
+      throw outOfRange('the serialized value', `<= ${this.maxMessageSize} bytes`, length)
+    return length
+  }
+
+  /** Takes one message as a value into #taken (or its error into #takenError); false if there is none. */
+  #takeValue(): boolean {
+    this.#reader ??= new ValueReader()
+    return this.#take(1, this.#readValue) === 1
+  }
+
+  readonly #readValue = (bytes: Buffer, start: number, length: number): void => {
+    try {
+      this.#taken = this.#reader!.read(bytes, start, start + length)
+      this.#takenError = undefined
+    } catch (err) {
+      this.#taken = undefined
+      this.#takenError = err
+    }
+  }
+
+  /** The value {@link #takeValue} took, or throws its error. */
+  #takenValue(): unknown {
+    const value = this.#taken
+    const err = this.#takenError
+    this.#taken = this.#takenError = undefined
+    if (err !== undefined) throw err
+    return value
+  }
+
+  /** Whether a message is there to take. */
+  #hasMessage(): boolean {
+    return this.#stageRead < this.#stageEnd || this.#aheadRead < this.#ahead.length || this.#rxUsed() > 0
+  }
+
+  /**
+   * Calls `visit(bytes, start, length)` for up to `max` messages, in order: those copied out already
+   * (#stage, #readAhead), then those in the ring, each checked as #read checks it (r[ring.consume]).
+   * The ring's bytes are given back after each call (the producer may overwrite them then), in one
+   * store of `head` per DRAIN_RELEASE bytes and one at the end. If `visit` throws, its message and
+   * the rest stay. Returns how many were taken.
+   */
+  #take(max: number, visit: (bytes: Buffer, start: number, length: number) => void): number {
+    let taken = 0
+    this.#draining = true
+    try {
+      while (taken < max && this.#stageRead < this.#stageEnd) {
+        const at = this.#stageRead
+        const length = this.#poolWords[at >> 2]!
+        visit(this.#poolBuffer, at + FRAME_HEADER, length)
+        this.#stageRead = at + frameSize(length)
+        taken++
+      }
+      while (taken < max && this.#aheadRead < this.#ahead.length) {
+        const message = this.#ahead[this.#aheadRead]!
+        visit(message, 0, message.length)
+        this.#nextAhead()
+        taken++
+      }
+      if (taken < max) taken += this.#takeFromRing(max - taken, visit)
+    } finally {
+      this.#draining = false
+    }
+    return taken
+  }
+
+  #takeFromRing(max: number, visit: (bytes: Buffer, start: number, length: number) => void): number {
+    const capacity = this.#capacity
+    const words = this.#words
+    const bytes = this.#bytes
+    const data = this.#rxData
+    let taken = 0
+    // Bytes taken and not given back yet, after #rxHead; bytes of frames after those.
+    let pending = 0
+    try {
+      let used = this.#rxUsed()
+      while (taken < max && used > 0) {
+        let pos = (this.#rxHead + pending) & this.#mask
+        let at = (data + pos) >> 2
+        let skipped = 0
+        if (words[at + 1] === KIND_PADDING) {
+          const gap = capacity - pos
+          if (words[at] !== gap - FRAME_HEADER || gap >= used) this.#fail(corruptError('a bad padding frame'))
+          skipped = gap
+          pos = 0
+          at = data >> 2
+        }
+        const length = words[at]!
+        const frame = frameSize(length)
+        if (words[at + 1] !== KIND_MESSAGE) this.#fail(corruptError(`a frame of kind ${words[at + 1]}`))
+        if (length > this.maxMessageSize || frame > capacity - pos || skipped + frame > used) {
+          this.#fail(corruptError(`a frame of ${length} bytes with ${used - skipped} in the ring`))
+        }
+        visit(bytes, data + pos + FRAME_HEADER, length)
+        taken++
+        pending += skipped + frame
+        used -= skipped + frame
+        if (this.#closed || this.#corrupt) return taken
+        if (pending >= DRAIN_RELEASE || (used === 0 && taken < max)) {
+          this.#consumed(pending)
+          pending = 0
+          // Everything checked is taken: look for more that the producer committed since.
+          if (used === 0) used = this.#rxUsed()
+        }
+      }
+    } finally {
+      if (pending > 0 && !this.#closed && !this.#corrupt) this.#consumed(pending)
+    }
+    return taken
   }
 
   #enqueue<W extends Receiver | Sender>(queue: W[], waiter: W): void {
@@ -382,20 +763,14 @@ export class Channel {
 
   /** Writes one message if it fits: r[ring.wrap], r[ring.commit], r[wake.notify]. */
   #write(message: Uint8Array | string, length: number): boolean {
-    const capacity = this.#capacity
-    const tail = this.#txTail
-    const frame = frameSize(length)
-    let pos = tail & this.#mask
-    const gap = capacity - pos
-    const needed = gap < frame ? gap + frame : frame
-    if (((tail - this.#txHead) >>> 0) + needed > capacity) {
-      this.#loadTxHead()
-      if (((tail - this.#txHead) >>> 0) + needed > capacity) return false
-    }
+    const needed = this.#room(length)
+    if (needed < 0) return false
     const words = this.#words
-    if (gap < frame) {
+    const frame = frameSize(length)
+    let pos = this.#txTail & this.#mask
+    if (needed > frame) {
       const at = (this.#txData + pos) >> 2
-      words[at] = gap - FRAME_HEADER
+      words[at] = needed - frame - FRAME_HEADER
       words[at + 1] = KIND_PADDING
       pos = 0
     }
@@ -403,11 +778,34 @@ export class Channel {
     words[at >> 2] = length
     words[(at >> 2) + 1] = KIND_MESSAGE
     if (typeof message === 'string') this.#bytes.write(message, at + FRAME_HEADER, length, 'utf8')
-    else this.#bytes.set(message, at + FRAME_HEADER)
-    this.#txTail = (tail + needed) >>> 0
-    Atomics.store(words, TAIL_WORD + this.#tx, this.#txTail)
-    this.#notify(RX_WAITING_WORD + this.#tx)
+    else if (message.length === length) this.#bytes.set(message, at + FRAME_HEADER)
+    else this.#bytes.set(message.subarray(0, length), at + FRAME_HEADER)
+    this.#publish(needed)
     return true
+  }
+
+  /**
+   * The bytes that a frame of `length` message bytes takes at the tail, padding included
+   * (r[ring.wrap]), if the ring has room for them; -1 if not.
+   */
+  #room(length: number): number {
+    const capacity = this.#capacity
+    const tail = this.#txTail
+    const frame = frameSize(length)
+    const gap = capacity - (tail & this.#mask)
+    const needed = gap < frame ? gap + frame : frame
+    if (((tail - this.#txHead) >>> 0) + needed > capacity) {
+      this.#loadTxHead()
+      if (((tail - this.#txHead) >>> 0) + needed > capacity) return -1
+    }
+    return needed
+  }
+
+  /** Moves the tail past `bytes` of frames written: r[ring.commit], r[wake.notify]. */
+  #publish(bytes: number): void {
+    this.#txTail = (this.#txTail + bytes) >>> 0
+    Atomics.store(this.#words, TAIL_WORD + this.#tx, this.#txTail)
+    this.#notify(RX_WAITING_WORD + this.#tx)
   }
 
   /** r[ring.room], r[ring.check]: the consumer's head, checked. */
@@ -543,6 +941,7 @@ export class Channel {
     if (this.#pool.byteLength - this.#poolUsed < span) {
       this.#pool = new ArrayBuffer(POOL_SIZE)
       this.#poolBytes = new Uint8Array(this.#pool)
+      this.#poolBuffer = Buffer.from(this.#pool)
       this.#poolWords = new Uint32Array(this.#pool)
       this.#poolUsed = 0
     }
@@ -585,13 +984,9 @@ export class Channel {
 
   /** Whether a waiting call can go on now: data for a receiver, room for the first sender. */
   #ready(): boolean {
-    if (
-      this.#receivers.length > 0 &&
-      (this.#stageRead < this.#stageEnd || this.#aheadRead < this.#ahead.length || this.#rxUsed() > 0)
-    )
-      return true
+    if (this.#receivers.length > 0 && this.#hasMessage()) return true
     const sender = this.#senders[0]
-    if (sender === undefined) return false
+    if (sender === undefined || this.#reserved >= 0) return false
     const frame = frameSize(sender.length)
     const gap = this.#capacity - (this.#txTail & this.#mask)
     this.#loadTxHead()
@@ -602,13 +997,33 @@ export class Channel {
   #pump(): void {
     if (this.#closed || this.#corrupt) return
     try {
-      while (this.#receivers.length > 0) {
-        const message = this.#read()
-        if (message === undefined) break
-        settle(this.#receivers.shift()!).resolve(message)
+      while (this.#receivers.length > 0 && !this.#draining) {
+        const { kind } = this.#receivers[0]!
+        if (kind === 'readable') {
+          if (!this.#hasMessage()) break
+          settle(this.#receivers.shift()!).resolve(undefined)
+        } else if (kind === 'value') {
+          if (!this.#takeValue()) break
+          const receiver = settle(this.#receivers.shift()!)
+          try {
+            receiver.resolve(this.#takenValue())
+          } catch (err) {
+            receiver.reject(err)
+          }
+        } else {
+          const message = this.#read()
+          if (message === undefined) break
+          settle(this.#receivers.shift()!).resolve(message)
+        }
       }
-      while (this.#senders.length > 0 && !this.#peerDead) {
-        const sender = this.#senders[0]
+      while (this.#senders.length > 0 && !this.#peerDead && this.#reserved < 0) {
+        const sender = this.#senders[0]!
+        if (sender.reserve) {
+          const view = this.#reserve(sender.length)
+          if (view === undefined) break
+          settle(this.#senders.shift()!).resolve(view)
+          break
+        }
         if (!this.#write(sender.message, sender.length)) break
         settle(this.#senders.shift()!).resolve()
       }
@@ -622,7 +1037,8 @@ export class Channel {
   /** Waits on the doorbell for what the waiting calls need: r[wake.spin], r[wake.wait], r[wake.doorbell]. */
   #sleep(): void {
     const wantData = this.#receivers.length > 0
-    const wantRoom = this.#senders.length > 0
+    // Senders queued behind an open reservation wait for its commit() or abort(), not for room.
+    const wantRoom = this.#senders.length > 0 && this.#reserved < 0
     if (!wantData && !wantRoom) {
       this.#cancelSleep()
       return
@@ -753,13 +1169,18 @@ export class Channel {
       try {
         message = await this.recv()
       } catch (err) {
-        const code = (err as Partial<CodedError>).code
-        if (code === 'ERR_DOORBELL_CLOSED' || code === 'ERR_DOORBELL_PEER_DEAD') return
+        if (endsIteration(err)) return
         throw err
       }
       yield message
     }
   }
+}
+
+/** Whether `err` ends an iteration of messages or values: the channel closed, or the peer gone. */
+function endsIteration(err: unknown): boolean {
+  const code = (err as Partial<CodedError>).code
+  return code === 'ERR_DOORBELL_CLOSED' || code === 'ERR_DOORBELL_PEER_DEAD'
 }
 
 /** Removes a waiter's abort listener, and gives the waiter back to be settled. */

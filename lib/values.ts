@@ -236,7 +236,7 @@ export class ValueWriter {
   }
 }
 
-const EMPTY = Buffer.alloc(0)
+const EMPTY: Buffer = Buffer.alloc(0)
 
 /** A Latin-1 string of up to 8 bytes: one call, no intermediate strings. */
 function shortString(bytes: Buffer, at: number, length: number): string {
@@ -289,7 +289,7 @@ const FALLBACK = Symbol('fallback')
  * give a wrong value or `ERR_CHANNEL_BAD_VALUE`, never a read outside the range.
  */
 export class ValueReader {
-  #bytes = EMPTY
+  #bytes: Buffer = EMPTY
   #at = 0
   #end = 0
   readonly #seen: object[] = []
