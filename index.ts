@@ -1,6 +1,6 @@
-// The public API: every export of the package, by concern.
-export { AbortError } from './errors'
-export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './channel'
+// The public API: every export of the package, by concern. The modules are in lib/.
+export { AbortError } from './lib/errors'
+export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './lib/channel'
 export {
   ARG_NAME,
   Doorbell,
@@ -11,9 +11,10 @@ export {
   closePeerFd,
   setNonblocking,
   validateFd,
-} from './doorbell'
-export { type Engine, engine } from './engine'
-export { SharedRegion } from './region'
+} from './lib/doorbell'
+export { type Engine, engine } from './lib/engine'
+export { type ForkChannelOptions, type ForkedChildFor, fork } from './lib/fork'
+export { SharedRegion } from './lib/region'
 export {
   type ChildProcessFor,
   type SpawnChannelOptions,
@@ -22,4 +23,4 @@ export {
   type SpawnedGuest,
   spawn,
   spawnChannel,
-} from './spawn'
+} from './lib/spawn'

@@ -2,9 +2,9 @@
 import type { ChildProcess, ChildProcessByStdio, ChildProcessWithoutNullStreams, ForkOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-import type { ChannelOptions } from '../channel'
-import { invalidArgType } from '../errors'
-import { type ChildProcessFor, type SpawnedChannel, spawnArguments, spawnChannel } from '../spawn'
+import type { ChannelOptions } from './channel'
+import { invalidArgType } from './errors'
+import { type ChildProcessFor, type SpawnedChannel, spawnArguments, spawnChannel } from './spawn'
 
 /** Options of {@link fork}: child_process.fork's, and the channel's. */
 export interface ForkChannelOptions extends ForkOptions, ChannelOptions {}

@@ -6,7 +6,7 @@
 import { types } from 'node:util'
 import v8 from 'node:v8'
 
-import { type CodedError, codedError } from '../errors'
+import { type CodedError, codedError } from './errors'
 
 // The tags of V8's ValueSerializer (v8/src/objects/value-serializer.cc) that the codec speaks.
 const VERSION_TAG = 0xff

@@ -1,9 +1,11 @@
 // Channel: messages through a ring per direction in shared memory, with the doorbell rung only for a
-// sleeping peer. The protocol, and the rule names cited below, are docs/channel-layout.md.
+// sleeping peer. The class composes the layout (./channel/layout), one producer and one consumer
+// (./channel/ring) and this side's waiting (./channel/waiting), and keeps the calls that wait.
+// The protocol, and the rule names cited, are docs/channel-layout.md.
 import { openSync } from 'node:fs'
 import { inspect, type InspectOptionsStylized } from 'node:util'
 
-import { ARG_NAME, Doorbell, DoorbellHandle, type Waiter } from './doorbell'
+import { ARG_NAME, Doorbell, DoorbellHandle } from './doorbell'
 import {
   AbortError,
   type CodedError,
@@ -16,7 +18,19 @@ import {
   peerDeadError,
 } from './errors'
 import { REGION_ARG_NAME, SharedRegion } from './region'
-import { ValueReader, ValueWriter } from './lib/values'
+import {
+  DEFAULT_CAPACITY,
+  attachLayout,
+  channelCapacity,
+  corruptError,
+  headerIntact,
+  initRegion,
+  maxMessageSize,
+  regionSize,
+} from './channel/layout'
+import { Consumer, Producer, type Visit } from './channel/ring'
+import { Waiting, spinMicroseconds } from './channel/waiting'
+import { ValueReader, ValueWriter } from './values'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
 export interface ChannelOptions {
@@ -39,84 +53,12 @@ export interface ChannelWaitOptions {
   signal?: AbortSignal
 }
 
-// r[layout.header]
-export const MAGIC = 0x48434453
-export const VERSION = 1
-export const HEADER_SIZE = 4096
-export const MIN_CAPACITY = 4096
-export const MAX_CAPACITY = 2 ** 30
-export const DEFAULT_CAPACITY = 2 ** 20
-const MAGIC_WORD = 0
-const VERSION_WORD = 1
-const CAPACITY_WORD = 2
-/** Word offsets of a ring's fields, from r[layout.header]: ring r's are at `RING_WORDS * r` past these. */
-const TAIL_WORD = 64 / 4
-const HEAD_WORD = 128 / 4
-const RX_WAITING_WORD = 192 / 4
-const TX_WAITING_WORD = 196 / 4
-const RING_WORDS = 192 / 4
-// r[frame.header]
-const FRAME_HEADER = 8
-const KIND_MESSAGE = 1
-const KIND_PADDING = 2
-/** Bytes a frame of `length` message bytes takes in the ring: its header, and the message padded to 8: r[frame.header]. */
-const frameSize = (length: number): number => FRAME_HEADER + ((length + 7) & ~7)
-/** Messages up to this size are read in batches (#stage), of up to STAGE_SPAN bytes, into pools of POOL_SIZE. */
-const STAGED_MAX = 1024
-const STAGE_SPAN = 16 * 1024
-const POOL_SIZE = 64 * 1024
-/** Larger messages are read ahead (#readAhead): whole frames, up to this many bytes of ring per store of `head`. */
-const READ_AHEAD = 512 * 1024
-/** A drain gives the ring's bytes back to the producer at least every this many bytes. */
-const DRAIN_RELEASE = 64 * 1024
-
-/** The region size a channel of `capacity` bytes per ring needs: r[layout.size]. */
-export function regionSize(capacity: number): number {
-  return HEADER_SIZE + 2 * capacity
-}
-
-/** `ERR_CHANNEL_CORRUPT`: the peer wrote something the protocol does not allow. */
-export function corruptError(what: string): CodedError {
-  return codedError(new Error(`The channel is corrupt: ${what}`), 'ERR_CHANNEL_CORRUPT')
-}
-
-/** The `capacity` option as r[layout.capacity] wants it. */
-export function channelCapacity(capacity: unknown): number {
-  if (capacity === undefined) return DEFAULT_CAPACITY
-  if (typeof capacity !== 'number') throw invalidArgType('options.capacity', 'of type number', capacity)
-  if (!(capacity >= 1 && capacity <= MAX_CAPACITY)) {
-    throw outOfRange('options.capacity', `>= 1 && <= ${MAX_CAPACITY}`, capacity)
-  }
-  let rounded = MIN_CAPACITY
-  while (rounded < capacity) rounded *= 2
-  return rounded
-}
-
-function spinMicroseconds(spin: unknown): number {
-  if (spin === undefined) return 0
-  if (typeof spin !== 'number') throw invalidArgType('options.spin', 'of type number', spin)
-  if (!(spin >= 0 && spin <= 1_000_000)) throw outOfRange('options.spin', '>= 0 && <= 1000000', spin)
-  return spin
-}
-
 /** Checks `options` of a constructor: an object or undefined. */
 export function channelOptions(options: unknown): { capacity: number; spin: number } {
   if (options === undefined) return { capacity: DEFAULT_CAPACITY, spin: 0 }
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const { capacity, spin } = options as ChannelOptions
   return { capacity: channelCapacity(capacity), spin: spinMicroseconds(spin) }
-}
-
-/** Writes a new channel's header into `buffer` (zero-filled): r[layout.init]. */
-export function initRegion(buffer: ArrayBuffer, capacity: number, start = 0): void {
-  const words = new Uint32Array(buffer, 0, HEADER_SIZE / 4)
-  words[VERSION_WORD] = VERSION
-  words[CAPACITY_WORD] = capacity
-  for (const ring of [0, 1]) {
-    words[TAIL_WORD + RING_WORDS * ring] = start
-    words[HEAD_WORD + RING_WORDS * ring] = start
-  }
-  Atomics.store(words, MAGIC_WORD, MAGIC)
 }
 
 /** What a channel maps: the region's memory, and how to let go of it. */
@@ -147,6 +89,17 @@ interface Sender {
 
 const constructing = Symbol('shm-doorbell constructing')
 
+// Set by Channel's static block: its constructor, for attachChannel.
+let construct: (memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number) => Channel
+
+/**
+ * A channel over `memory`, which the host side has initialised (r[layout.init]); `doorbell` is
+ * called once the region has passed r[layout.attach], so that a refusal takes nothing.
+ */
+export function attachChannel(memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number): Channel {
+  return construct(memory, doorbell, host, spin)
+}
+
 /**
  * Messages between two processes through shared memory: one ring per direction in one region,
  * and a doorbell that is rung only when the peer sleeps. Made with `Channel.createPair()` or
@@ -160,110 +113,50 @@ export class Channel {
   /** The doorbell's fd, which errors name: it stays the same until `close()`. */
   readonly #fd: number
   readonly #memory: ChannelMemory
-  readonly #buffer: ArrayBuffer
   readonly #words: Uint32Array
-  readonly #bytes: Buffer
-  readonly #capacity: number
-  readonly #mask: number
-  readonly #spin: number
-  /** Word index of this side's outgoing ring's fields, and byte offset of its data. */
-  readonly #tx: number
-  readonly #txData: number
-  readonly #rx: number
-  readonly #rxData: number
-  // r[ring.own]: the index this side writes, never read back; and the last value of the peer's.
-  #txTail: number
-  #txHead: number
-  #rxHead: number
-  #rxTail: number
-
-  // Messages taken from the ring in a batch, not yet returned: #stage.
-  #pool = new ArrayBuffer(0)
-  #poolBytes = new Uint8Array(0)
-  #poolBuffer = Buffer.alloc(0)
-  #poolWords = new Uint32Array(0)
-  #poolUsed = 0
-  #stageRead = 0
-  #stageEnd = 0
-  // Larger messages taken from the ring in a batch, not yet returned: #readAhead.
-  readonly #ahead: Buffer[] = []
-  #aheadRead = 0
+  readonly #producer: Producer
+  readonly #consumer: Consumer
+  readonly #waiting: Waiting
 
   #closed = false
   #peerDead = false
   #corrupt: CodedError | undefined
-  /** Whether {@link #wake} waits on the doorbell. */
-  #sleeping = false
-  /**
-   * This side's one doorbell wait, made once: a wake runs {@link #woken} straight from the
-   * doorbell's callback, with no promise, AbortController or microtask between it and the pump.
-   */
-  readonly #wake: Waiter = {
-    resolve: () => this.#woken(undefined),
-    reject: (err) => this.#woken(err as CodedError),
-  }
   readonly #receivers: Receiver[] = []
   readonly #senders: Sender[] = []
-
-  // The open reservation (r[reserve.open]): its length, -1 if none; where its frame goes; the bytes of padding before it.
-  #reserved = -1
-  #reservedPos = 0
-  #reservedGap = 0
   /** Whether a `drain` is calling its function: receiving is refused meanwhile (r[drain.view]). */
   #draining = false
   #writer: ValueWriter | undefined
   #reader: ValueReader | undefined
-  /** What the last {@link #take} of one value read: the value, or the error of a message that is none. */
+  /** What the last {@link #takeValue} read: the value, or the error of a message that is none. */
   #taken: unknown
   #takenError: unknown
+  readonly #stopped = (): boolean => this.#closed || this.#corrupt !== undefined
+
+  static {
+    construct = (memory, doorbell, host, spin) => new Channel(constructing, memory, doorbell, host, spin)
+  }
 
   private constructor(token: symbol, memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number) {
     if (token !== constructing) {
       throw codedError(new TypeError('Illegal constructor: use Channel.createPair()'), 'ERR_ILLEGAL_CONSTRUCTOR')
     }
-    const { buffer } = memory
-    if (buffer.byteLength < HEADER_SIZE + 2 * MIN_CAPACITY) throw corruptError('the region is too small')
-    const words = new Uint32Array(buffer)
-    // r[layout.attach]
-    if (Atomics.load(words, MAGIC_WORD) !== MAGIC) throw corruptError('bad magic')
-    if (words[VERSION_WORD] !== VERSION) throw corruptError(`unknown version ${words[VERSION_WORD]}`)
-    const capacity = words[CAPACITY_WORD]
-    if (!(capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY && (capacity & (capacity - 1)) === 0)) {
-      throw corruptError(`bad capacity ${capacity}`)
-    }
-    if (buffer.byteLength < regionSize(capacity)) throw corruptError('the region is smaller than its rings')
-    this.#tx = host ? 0 : RING_WORDS
-    this.#rx = host ? RING_WORDS : 0
-    this.#txData = HEADER_SIZE + (host ? 0 : capacity)
-    this.#rxData = HEADER_SIZE + (host ? capacity : 0)
-    this.#txTail = Atomics.load(words, TAIL_WORD + this.#tx)
-    this.#txHead = Atomics.load(words, HEAD_WORD + this.#tx)
-    this.#rxHead = Atomics.load(words, HEAD_WORD + this.#rx)
-    this.#rxTail = this.#rxHead
-    for (const [tail, head] of [
-      [this.#txTail, this.#txHead],
-      [Atomics.load(words, TAIL_WORD + this.#rx), this.#rxHead],
-    ]) {
-      if ((tail | head) & 7 || (tail - head) >>> 0 > capacity) throw corruptError('bad indices')
-    }
+    const layout = attachLayout(memory.buffer, host)
+    const fail = (err: CodedError): never => this.#fail(err)
+    this.#producer = new Producer(layout.tx, () => this.#waiting.notifyData(), fail)
+    this.#consumer = new Consumer(layout.rx, () => this.#waiting.notifyRoom(), fail)
     this.#memory = memory
     this.#doorbell = doorbell()
     this.#fd = this.#doorbell.fd
-    this.#buffer = buffer
-    this.#words = words
-    this.#bytes = Buffer.from(buffer, 0, regionSize(capacity))
-    this.#capacity = capacity
-    this.#mask = capacity - 1
-    this.#spin = spin
-    this.maxMessageSize = capacity / 2 - FRAME_HEADER
-  }
-
-  /**
-   * @internal A channel over `memory`, which the host side has initialised (r[layout.init]);
-   * `doorbell` is called once the region has passed r[layout.attach], so that a refusal takes nothing.
-   */
-  static attach(memory: ChannelMemory, doorbell: () => Doorbell, host: boolean, spin: number): Channel {
-    return new Channel(constructing, memory, doorbell, host, spin)
+    this.#words = layout.words
+    this.#waiting = new Waiting(layout, this.#doorbell, spin, {
+      ready: () => this.#ready(),
+      pump: () => this.#pump(),
+      peerGone: () => {
+        this.#peerDead = true
+      },
+      failed: (err) => this.#rejectAll(err),
+    })
+    this.maxMessageSize = maxMessageSize(layout.capacity)
   }
 
   /**
@@ -280,7 +173,7 @@ export class Channel {
     if (!(handle instanceof ChannelHandle)) throw invalidArgType('handle', 'an instance of ChannelHandle', handle)
     const { spin } = channelOptions(options)
     return consumeHandle(handle, (region, doorbell) =>
-      Channel.attach(region, () => Doorbell.fromHandle(doorbell), false, spin),
+      attachChannel(region, () => Doorbell.fromHandle(doorbell), false, spin),
     )
   }
 
@@ -295,7 +188,7 @@ export class Channel {
     const { spin } = channelOptions(options)
     const region = SharedRegion.fromRawFd(regionFd)
     try {
-      return Channel.attach(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
+      return attachChannel(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
     } catch (err) {
       region.intoRawFd()
       throw err
@@ -310,14 +203,13 @@ export class Channel {
   #check(): void {
     if (this.#closed) throw closedError('channel', this.#fd)
     if (this.#corrupt) throw this.#corrupt
-    // r[layout.magic-checked]
-    const words = this.#words
-    if (words[MAGIC_WORD] !== MAGIC || words[VERSION_WORD] !== VERSION) this.#fail(corruptError('bad magic or version'))
+    if (!headerIntact(this.#words)) this.#fail(corruptError('bad magic or version'))
   }
 
   /** Marks the channel corrupt, fails every pending call, and throws: r[corrupt]. */
   #fail(err: CodedError): never {
     this.#corrupt = err
+    this.#waiting.stop()
     this.#rejectAll(err)
     throw err
   }
@@ -334,7 +226,7 @@ export class Channel {
   /** The checks of every way to send: the channel, and no open reservation (r[reserve.open]). */
   #checkSending(): void {
     this.#check()
-    if (this.#reserved >= 0) {
+    if (this.#producer.reserved >= 0) {
       throw codedError(
         new Error('A reservation is open: commit() or abort() it before sending anything else'),
         'ERR_CHANNEL_RESERVATION_OPEN',
@@ -357,7 +249,7 @@ export class Channel {
   trySend(message: Uint8Array | string): boolean {
     const length = this.#checkSend(message)
     if (this.#senders.length > 0) return false
-    return this.#write(message, length)
+    return this.#producer.write(message, length)
   }
 
   /** Writes `message`, waiting for room; rejects as {@link trySend} throws, and with `ABORT_ERR`. */
@@ -366,7 +258,7 @@ export class Channel {
       const signal = signalOption(options)
       const length = this.#checkSend(message)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
-      if (this.#senders.length === 0 && this.#write(message, length)) return Promise.resolve()
+      if (this.#senders.length === 0 && this.#producer.write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
         const sender: Sender = { message, length, reserve: false, resolve: () => resolve(), reject, signal }
         this.#enqueue(this.#senders, sender)
@@ -379,7 +271,7 @@ export class Channel {
   /** The next message, or undefined if there is none yet. Throws `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent has been received. */
   tryRecv(): Buffer | undefined {
     this.#checkReceiving()
-    const message = this.#read()
+    const message = this.#consumer.read()
     if (message === undefined && this.#peerDead) throw peerDeadError(this.#fd)
     return message
   }
@@ -391,7 +283,7 @@ export class Channel {
       this.#checkReceiving()
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#receivers.length === 0) {
-        const message = this.#read()
+        const message = this.#consumer.read()
         if (message !== undefined) return Promise.resolve(message)
         if (this.#peerDead) throw peerDeadError(this.#fd)
       }
@@ -418,7 +310,7 @@ export class Channel {
   tryReserve(length: number): Uint8Array | undefined {
     this.#checkReserve(length)
     if (this.#senders.length > 0) return undefined
-    return this.#reserve(length)
+    return this.#producer.reserve(length)
   }
 
   /** The view of {@link tryReserve}, waiting for room; rejects as it throws, and with `ABORT_ERR`. */
@@ -427,7 +319,7 @@ export class Channel {
       const signal = signalOption(options)
       this.#checkReserve(length)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
-      const view = this.#senders.length === 0 ? this.#reserve(length) : undefined
+      const view = this.#senders.length === 0 ? this.#producer.reserve(length) : undefined
       if (view !== undefined) return Promise.resolve(view)
       return new Promise<Uint8Array>((resolve, reject) => {
         const sender: Sender = {
@@ -458,19 +350,11 @@ export class Channel {
     else if (!(Number.isInteger(length) && length >= 0 && length <= reserved)) {
       throw outOfRange('length', `an integer >= 0 && <= ${reserved} (the bytes reserved)`, length)
     }
-    this.#reserved = -1
-    if (this.#peerDead) throw peerDeadError(this.#fd)
-    const words = this.#words
-    const gap = this.#reservedGap
-    if (gap > 0) {
-      const at = (this.#txData + (this.#txTail & this.#mask)) >> 2
-      words[at] = gap - FRAME_HEADER
-      words[at + 1] = KIND_PADDING
+    if (this.#peerDead) {
+      this.#producer.abort()
+      throw peerDeadError(this.#fd)
     }
-    const at = (this.#txData + this.#reservedPos) >> 2
-    words[at] = length
-    words[at + 1] = KIND_MESSAGE
-    this.#publish(gap + frameSize(length))
+    this.#producer.commit(length)
     if (this.#senders.length > 0) this.#pump()
   }
 
@@ -478,7 +362,7 @@ export class Channel {
   abort(): void {
     if (this.#closed) throw closedError('channel', this.#fd)
     this.#openReservation()
-    this.#reserved = -1
+    this.#producer.abort()
     if (this.#senders.length > 0) this.#pump()
   }
 
@@ -498,7 +382,7 @@ export class Channel {
     const taken = this.#take(max, (bytes, start, length) =>
       fn(new Uint8Array(bytes.buffer, bytes.byteOffset + start, length)),
     )
-    if (taken === 0 && max > 0 && this.#peerDead && this.#rxUsed() === 0) throw peerDeadError(this.#fd)
+    if (taken === 0 && max > 0 && this.#peerDead && !this.#consumer.hasMessage()) throw peerDeadError(this.#fd)
     return taken
   }
 
@@ -513,7 +397,7 @@ export class Channel {
       this.#checkReceiving()
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#receivers.length === 0) {
-        if (this.#hasMessage()) return Promise.resolve()
+        if (this.#consumer.hasMessage()) return Promise.resolve()
         if (this.#peerDead) throw peerDeadError(this.#fd)
       }
       return new Promise<void>((resolve, reject) => {
@@ -532,7 +416,7 @@ export class Channel {
   trySendValue(value: unknown): boolean {
     const length = this.#serialize(value)
     if (this.#senders.length > 0) return false
-    return this.#write(this.#writer!.bytes, length)
+    return this.#producer.write(this.#writer!.bytes, length)
   }
 
   /** Sends `value` as {@link trySendValue}, waiting for room; the value is serialized at once. */
@@ -541,7 +425,7 @@ export class Channel {
       const signal = signalOption(options)
       const length = this.#serialize(value)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
-      if (this.#senders.length === 0 && this.#write(this.#writer!.bytes, length)) return Promise.resolve()
+      if (this.#senders.length === 0 && this.#producer.write(this.#writer!.bytes, length)) return Promise.resolve()
       const message = Buffer.from(this.#writer!.bytes.subarray(0, length))
       return new Promise<void>((resolve, reject) => {
         this.#enqueue(this.#senders, { message, length, reserve: false, resolve: () => resolve(), reject, signal })
@@ -606,26 +490,13 @@ export class Channel {
 
   /** The open reservation's length; `ERR_CHANNEL_NO_RESERVATION` if there is none. */
   #openReservation(): number {
-    if (this.#reserved < 0) {
+    if (this.#producer.reserved < 0) {
       throw codedError(
         new Error('No reservation is open: tryReserve() or reserve() first'),
         'ERR_CHANNEL_NO_RESERVATION',
       )
     }
-    return this.#reserved
-  }
-
-  /** Opens a reservation of `length` bytes if the ring has room for its frame: r[reserve.open], r[ring.wrap]. */
-  #reserve(length: number): Uint8Array | undefined {
-    const needed = this.#room(length)
-    if (needed < 0) return undefined
-    const frame = frameSize(length)
-    const pos = this.#txTail & this.#mask
-    const wraps = needed > frame
-    this.#reserved = length
-    this.#reservedGap = wraps ? this.#capacity - pos : 0
-    this.#reservedPos = wraps ? 0 : pos
-    return new Uint8Array(this.#buffer, this.#txData + this.#reservedPos + FRAME_HEADER, length)
+    return this.#producer.reserved
   }
 
   /** Serializes `value` for a send, after the checks of every send; its length in the writer's bytes. */
@@ -664,85 +535,14 @@ export class Channel {
     return value
   }
 
-  /** Whether a message is there to take. */
-  #hasMessage(): boolean {
-    return this.#stageRead < this.#stageEnd || this.#aheadRead < this.#ahead.length || this.#rxUsed() > 0
-  }
-
-  /**
-   * Calls `visit(bytes, start, length)` for up to `max` messages, in order: those copied out already
-   * (#stage, #readAhead), then those in the ring, each checked as #read checks it (r[ring.consume]).
-   * The ring's bytes are given back after each call (the producer may overwrite them then), in one
-   * store of `head` per DRAIN_RELEASE bytes and one at the end. If `visit` throws, its message and
-   * the rest stay. Returns how many were taken.
-   */
-  #take(max: number, visit: (bytes: Buffer, start: number, length: number) => void): number {
-    let taken = 0
+  /** Calls `visit` for up to `max` messages (Consumer.take), refusing receives meanwhile (r[drain.view]). */
+  #take(max: number, visit: Visit): number {
     this.#draining = true
     try {
-      while (taken < max && this.#stageRead < this.#stageEnd) {
-        const at = this.#stageRead
-        const length = this.#poolWords[at >> 2]!
-        visit(this.#poolBuffer, at + FRAME_HEADER, length)
-        this.#stageRead = at + frameSize(length)
-        taken++
-      }
-      while (taken < max && this.#aheadRead < this.#ahead.length) {
-        const message = this.#ahead[this.#aheadRead]!
-        visit(message, 0, message.length)
-        this.#nextAhead()
-        taken++
-      }
-      if (taken < max) taken += this.#takeFromRing(max - taken, visit)
+      return this.#consumer.take(max, visit, this.#stopped)
     } finally {
       this.#draining = false
     }
-    return taken
-  }
-
-  #takeFromRing(max: number, visit: (bytes: Buffer, start: number, length: number) => void): number {
-    const capacity = this.#capacity
-    const words = this.#words
-    const bytes = this.#bytes
-    const data = this.#rxData
-    let taken = 0
-    // Bytes taken and not given back yet, after #rxHead; bytes of frames after those.
-    let pending = 0
-    try {
-      let used = this.#rxUsed()
-      while (taken < max && used > 0) {
-        let pos = (this.#rxHead + pending) & this.#mask
-        let at = (data + pos) >> 2
-        let skipped = 0
-        if (words[at + 1] === KIND_PADDING) {
-          const gap = capacity - pos
-          if (words[at] !== gap - FRAME_HEADER || gap >= used) this.#fail(corruptError('a bad padding frame'))
-          skipped = gap
-          pos = 0
-          at = data >> 2
-        }
-        const length = words[at]!
-        const frame = frameSize(length)
-        if (words[at + 1] !== KIND_MESSAGE) this.#fail(corruptError(`a frame of kind ${words[at + 1]}`))
-        if (length > this.maxMessageSize || frame > capacity - pos || skipped + frame > used) {
-          this.#fail(corruptError(`a frame of ${length} bytes with ${used - skipped} in the ring`))
-        }
-        visit(bytes, data + pos + FRAME_HEADER, length)
-        taken++
-        pending += skipped + frame
-        used -= skipped + frame
-        if (this.#closed || this.#corrupt) return taken
-        if (pending >= DRAIN_RELEASE || (used === 0 && taken < max)) {
-          this.#consumed(pending)
-          pending = 0
-          // Everything checked is taken: look for more that the producer committed since.
-          if (used === 0) used = this.#rxUsed()
-        }
-      }
-    } finally {
-      if (pending > 0 && !this.#closed && !this.#corrupt) this.#consumed(pending)
-    }
-    return taken
   }
 
   #enqueue<W extends Receiver | Sender>(queue: W[], waiter: W): void {
@@ -761,236 +561,11 @@ export class Channel {
     this.#sleep()
   }
 
-  /** Writes one message if it fits: r[ring.wrap], r[ring.commit], r[wake.notify]. */
-  #write(message: Uint8Array | string, length: number): boolean {
-    const needed = this.#room(length)
-    if (needed < 0) return false
-    const words = this.#words
-    const frame = frameSize(length)
-    let pos = this.#txTail & this.#mask
-    if (needed > frame) {
-      const at = (this.#txData + pos) >> 2
-      words[at] = needed - frame - FRAME_HEADER
-      words[at + 1] = KIND_PADDING
-      pos = 0
-    }
-    const at = this.#txData + pos
-    words[at >> 2] = length
-    words[(at >> 2) + 1] = KIND_MESSAGE
-    if (typeof message === 'string') this.#bytes.write(message, at + FRAME_HEADER, length, 'utf8')
-    else if (message.length === length) this.#bytes.set(message, at + FRAME_HEADER)
-    else this.#bytes.set(message.subarray(0, length), at + FRAME_HEADER)
-    this.#publish(needed)
-    return true
-  }
-
-  /**
-   * The bytes that a frame of `length` message bytes takes at the tail, padding included
-   * (r[ring.wrap]), if the ring has room for them; -1 if not.
-   */
-  #room(length: number): number {
-    const capacity = this.#capacity
-    const tail = this.#txTail
-    const frame = frameSize(length)
-    const gap = capacity - (tail & this.#mask)
-    const needed = gap < frame ? gap + frame : frame
-    if (((tail - this.#txHead) >>> 0) + needed > capacity) {
-      this.#loadTxHead()
-      if (((tail - this.#txHead) >>> 0) + needed > capacity) return -1
-    }
-    return needed
-  }
-
-  /** Moves the tail past `bytes` of frames written: r[ring.commit], r[wake.notify]. */
-  #publish(bytes: number): void {
-    this.#txTail = (this.#txTail + bytes) >>> 0
-    Atomics.store(this.#words, TAIL_WORD + this.#tx, this.#txTail)
-    this.#notify(RX_WAITING_WORD + this.#tx)
-  }
-
-  /** r[ring.room], r[ring.check]: the consumer's head, checked. */
-  #loadTxHead(): void {
-    const head = Atomics.load(this.#words, HEAD_WORD + this.#tx)
-    const last = this.#txHead
-    if (head & 7 || (head - last) >>> 0 > (this.#txTail - last) >>> 0) {
-      this.#fail(corruptError(`the peer's head moved from ${last} to ${head} (tail ${this.#txTail})`))
-    }
-    this.#txHead = head
-  }
-
-  /** r[ring.consume], r[ring.check]: bytes of frames in the incoming ring. */
-  #rxUsed(): number {
-    const head = this.#rxHead
-    let used = (this.#rxTail - head) >>> 0
-    if (used === 0) {
-      const tail = Atomics.load(this.#words, TAIL_WORD + this.#rx)
-      const next = (tail - head) >>> 0
-      if (tail & 7 || next > this.#capacity) {
-        this.#fail(corruptError(`the peer's tail moved from ${this.#rxTail} to ${tail} (head ${head})`))
-      }
-      this.#rxTail = tail
-      used = next
-    }
-    return used
-  }
-
-  /**
-   * Reads one message, or undefined if the ring is empty: r[ring.consume], r[wake.room]. Small
-   * messages are taken from the ring in batches: one copy of the run of frames after the first into
-   * a pool of this side's (as `Buffer.allocUnsafe` pools small buffers), one store of `head` for the
-   * batch, and each message a `Buffer` over the pool. The copy is private, so a frame checked there
-   * cannot change after its check.
-   */
-  #read(): Buffer | undefined {
-    if (this.#stageRead < this.#stageEnd) return this.#nextStaged()
-    if (this.#aheadRead < this.#ahead.length) return this.#nextAhead()
-    let used = this.#rxUsed()
-    if (used === 0) return undefined
-    const capacity = this.#capacity
-    const words = this.#words
-    let pos = this.#rxHead & this.#mask
-    let at = (this.#rxData + pos) >> 2
-    let skipped = 0
-    if (words[at + 1] === KIND_PADDING) {
-      const gap = capacity - pos
-      if (words[at] !== gap - FRAME_HEADER || gap > used) this.#fail(corruptError('a bad padding frame'))
-      skipped = gap
-      used -= gap
-      pos = 0
-      at = this.#rxData >> 2
-      if (used === 0) this.#fail(corruptError('padding with no frame after it'))
-    }
-    const length = words[at]
-    const frame = frameSize(length)
-    if (words[at + 1] !== KIND_MESSAGE) this.#fail(corruptError(`a frame of kind ${words[at + 1]}`))
-    if (length > this.maxMessageSize || frame > capacity - pos || frame > used) {
-      this.#fail(corruptError(`a frame of ${length} bytes with ${used} in the ring`))
-    }
-    if (length <= STAGED_MAX) return this.#stage(pos, Math.min(used, capacity - pos, STAGE_SPAN), skipped)
-    return this.#readAhead(pos, length, used, skipped)
-  }
-
-  /** A copy of the `length` bytes of the message whose frame, checked, is at `pos` of the incoming ring. */
-  #copyOut(pos: number, length: number): Buffer {
-    const message = Buffer.allocUnsafe(length)
-    // A fresh view is cheaper here than Buffer.copy or subarray (measured: half the time at 64 B).
-    message.set(new Uint8Array(this.#buffer, this.#rxData + pos + FRAME_HEADER, length))
-    return message
-  }
-
-  /**
-   * Copies out the large message whose frame, checked, is at `pos`, and the whole large message
-   * frames after it that the ring already holds, checked the same way, up to READ_AHEAD bytes; stores
-   * `head` once for all of them and returns the first. Fewer stores of `head` are fewer wakes of a
-   * sender that waits for room, each with room for more. It stops at anything else, which the next
-   * read takes (or finds corrupt).
-   */
-  #readAhead(pos: number, length: number, used: number, skipped: number): Buffer {
-    const capacity = this.#capacity
-    const words = this.#words
-    const first = this.#copyOut(pos, length)
-    let frame = frameSize(length)
-    let taken = skipped + frame
-    used -= frame
-    pos = (pos + frame) & this.#mask
-    while (used > 0 && taken < READ_AHEAD) {
-      let at = (this.#rxData + pos) >> 2
-      let gap = 0
-      if (words[at + 1] === KIND_PADDING) {
-        gap = capacity - pos
-        if (words[at] !== gap - FRAME_HEADER || gap >= used) break
-        at = this.#rxData >> 2
-      }
-      const next = words[at]
-      frame = frameSize(next)
-      const start = gap > 0 ? 0 : pos
-      if (words[at + 1] !== KIND_MESSAGE || next <= STAGED_MAX || next > this.maxMessageSize) break
-      if (frame > capacity - start || gap + frame > used) break
-      this.#ahead.push(this.#copyOut(start, next))
-      taken += gap + frame
-      used -= gap + frame
-      pos = (start + frame) & this.#mask
-    }
-    this.#consumed(taken)
-    return first
-  }
-
-  /** The next message read ahead. */
-  #nextAhead(): Buffer {
-    const ahead = this.#ahead
-    const message = ahead[this.#aheadRead++]!
-    if (this.#aheadRead === ahead.length) {
-      ahead.length = 0
-      this.#aheadRead = 0
-    }
-    return message
-  }
-
-  /** Gives `bytes` of the incoming ring back to the producer: r[ring.consume], r[wake.room]. */
-  #consumed(bytes: number): void {
-    this.#rxHead = (this.#rxHead + bytes) >>> 0
-    Atomics.store(this.#words, HEAD_WORD + this.#rx, this.#rxHead)
-    this.#notify(TX_WAITING_WORD + this.#rx)
-  }
-
-  /**
-   * Copies `span` bytes of frames at `pos` (the first one checked in the ring, small) into the pool,
-   * takes every whole small message frame of the copy, checked again there, and returns the first.
-   */
-  #stage(pos: number, span: number, skipped: number): Buffer {
-    if (this.#pool.byteLength - this.#poolUsed < span) {
-      this.#pool = new ArrayBuffer(POOL_SIZE)
-      this.#poolBytes = new Uint8Array(this.#pool)
-      this.#poolBuffer = Buffer.from(this.#pool)
-      this.#poolWords = new Uint32Array(this.#pool)
-      this.#poolUsed = 0
-    }
-    const from = this.#poolUsed
-    this.#poolBytes.set(new Uint8Array(this.#buffer, this.#rxData + pos, span), from)
-    const words = this.#poolWords
-    const end = from + span
-    let next = from
-    while (next + FRAME_HEADER <= end) {
-      const length = words[next >> 2]
-      const frame = frameSize(length)
-      if (words[(next >> 2) + 1] !== KIND_MESSAGE || length > STAGED_MAX || frame > end - next) break
-      next += frame
-    }
-    // The first frame was checked in the ring; if its copy fails, the peer changed it meanwhile.
-    if (next === from) this.#fail(corruptError('a frame that changed as it was read'))
-    this.#poolUsed = next
-    this.#stageRead = from
-    this.#stageEnd = next
-    this.#consumed(skipped + next - from)
-    return this.#nextStaged()
-  }
-
-  /** The next message of the batch in the pool, checked as it was taken. */
-  #nextStaged(): Buffer {
-    const at = this.#stageRead
-    const length = this.#poolWords[at >> 2]
-    this.#stageRead = at + frameSize(length)
-    return Buffer.from(this.#pool, at + FRAME_HEADER, length)
-  }
-
-  /** r[wake.notify]: rings the peer if it said it sleeps on `flag`. */
-  #notify(flag: number): void {
-    const words = this.#words
-    // Atomics.load, not a plain read: on arm64 only an acquire load stays after the release store of the index.
-    if (Atomics.load(words, flag) !== 0 && Atomics.exchange(words, flag, 0) !== 0) {
-      if (this.#doorbell.signalNow() === 'PeerDead') this.#peerDead = true
-    }
-  }
-
   /** Whether a waiting call can go on now: data for a receiver, room for the first sender. */
   #ready(): boolean {
-    if (this.#receivers.length > 0 && this.#hasMessage()) return true
+    if (this.#receivers.length > 0 && this.#consumer.hasMessage()) return true
     const sender = this.#senders[0]
-    if (sender === undefined || this.#reserved >= 0) return false
-    const frame = frameSize(sender.length)
-    const gap = this.#capacity - (this.#txTail & this.#mask)
-    this.#loadTxHead()
-    return ((this.#txTail - this.#txHead) >>> 0) + (gap < frame ? gap + frame : frame) <= this.#capacity
+    return sender !== undefined && this.#producer.reserved < 0 && this.#producer.hasRoom(sender.length)
   }
 
   /** Serves waiting calls in order from what the rings hold, then sleeps if some still wait. */
@@ -1000,7 +575,7 @@ export class Channel {
       while (this.#receivers.length > 0 && !this.#draining) {
         const { kind } = this.#receivers[0]!
         if (kind === 'readable') {
-          if (!this.#hasMessage()) break
+          if (!this.#consumer.hasMessage()) break
           settle(this.#receivers.shift()!).resolve(undefined)
         } else if (kind === 'value') {
           if (!this.#takeValue()) break
@@ -1011,21 +586,21 @@ export class Channel {
             receiver.reject(err)
           }
         } else {
-          const message = this.#read()
+          const message = this.#consumer.read()
           if (message === undefined) break
           settle(this.#receivers.shift()!).resolve(message)
         }
       }
-      while (this.#senders.length > 0 && !this.#peerDead && this.#reserved < 0) {
+      while (this.#senders.length > 0 && !this.#peerDead && this.#producer.reserved < 0) {
         const sender = this.#senders[0]!
         if (sender.reserve) {
-          const view = this.#reserve(sender.length)
+          const view = this.#producer.reserve(sender.length)
           if (view === undefined) break
           settle(this.#senders.shift()!).resolve(view)
-          break
+        } else {
+          if (!this.#producer.write(sender.message, sender.length)) break
+          settle(this.#senders.shift()!).resolve()
         }
-        if (!this.#write(sender.message, sender.length)) break
-        settle(this.#senders.shift()!).resolve()
       }
     } catch {
       return // #fail has rejected every waiter
@@ -1034,95 +609,16 @@ export class Channel {
     this.#sleep()
   }
 
-  /** Waits on the doorbell for what the waiting calls need: r[wake.spin], r[wake.wait], r[wake.doorbell]. */
   #sleep(): void {
-    const wantData = this.#receivers.length > 0
     // Senders queued behind an open reservation wait for its commit() or abort(), not for room.
-    const wantRoom = this.#senders.length > 0 && this.#reserved < 0
-    if (!wantData && !wantRoom) {
-      this.#cancelSleep()
-      return
-    }
-    if (this.#sleeping || this.#closed || this.#corrupt) return
-    const words = this.#words
-    const rxFlag = RX_WAITING_WORD + this.#rx
-    const txFlag = TX_WAITING_WORD + this.#tx
-    let ready: boolean
-    try {
-      ready = this.#spinUntilReady()
-      if (!ready) {
-        if (wantData) Atomics.store(words, rxFlag, 1)
-        if (wantRoom) Atomics.store(words, txFlag, 1)
-        ready = this.#ready()
-      }
-    } catch {
-      return
-    }
-    if (ready) {
-      if (wantData) Atomics.store(words, rxFlag, 0)
-      if (wantRoom) Atomics.store(words, txFlag, 0)
-      queueMicrotask(() => this.#pump())
-      return
-    }
-    let waiting: boolean
-    try {
-      waiting = this.#doorbell.waitWith(this.#wake)
-    } catch (err) {
-      this.#clearFlags()
-      if ((err as CodedError).code !== 'ERR_DOORBELL_PEER_DEAD') return this.#rejectAll(err)
-      this.#peerDead = true
-      waiting = false
-    }
-    if (waiting) {
-      this.#sleeping = true
-      return
-    }
-    // A ring was already there (or the peer is gone): look at both rings again, as a wake does.
-    this.#clearFlags()
-    queueMicrotask(() => this.#pump())
-  }
-
-  /** The doorbell rang (`err` undefined) or failed: look at both rings (r[wake.doorbell]). */
-  #woken(err: CodedError | undefined): void {
-    this.#sleeping = false
-    if (this.#closed) return
-    this.#clearFlags()
-    if (err !== undefined) {
-      if (err.code !== 'ERR_DOORBELL_PEER_DEAD') return this.#rejectAll(err)
-      this.#peerDead = true
-    }
-    this.#pump()
-  }
-
-  /** Takes back the doorbell wait when no call needs it any more (so it keeps nothing alive). */
-  #cancelSleep(): void {
-    if (!this.#sleeping) return
-    this.#sleeping = false
-    this.#doorbell.cancelWait(this.#wake)
-    this.#clearFlags()
-  }
-
-  /** Clears both waiting flags of this side (none once the region is gone or corrupt). */
-  #clearFlags(): void {
-    if (this.#closed || this.#corrupt) return
-    Atomics.store(this.#words, RX_WAITING_WORD + this.#rx, 0)
-    Atomics.store(this.#words, TX_WAITING_WORD + this.#tx, 0)
-  }
-
-  #spinUntilReady(): boolean {
-    if (this.#spin === 0) return false
-    const deadline = performance.now() + this.#spin / 1000
-    do {
-      if (this.#ready()) return true
-    } while (performance.now() < deadline)
-    return false
+    this.#waiting.sleep(this.#receivers.length > 0, this.#senders.length > 0 && this.#producer.reserved < 0)
   }
 
   #rejectAll(err: unknown): void {
     for (const queue of [this.#receivers, this.#senders]) {
       for (const waiter of queue.splice(0)) settle(waiter).reject(err)
     }
-    this.#cancelSleep()
+    this.#waiting.cancel()
   }
 
   /** Lets a pending `recv` or `send` keep the process alive (the default), as the doorbell's `ref()`. */
@@ -1146,6 +642,7 @@ export class Channel {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#waiting.stop()
     this.#rejectAll(closedError('channel', this.#fd))
     this.#doorbell.close()
     this.#memory.close()
@@ -1283,7 +780,7 @@ export function createPairAt(options: ChannelOptions | undefined, start: number)
     guestRegion = SharedRegion.fromRawFd(reopen(region.fd))
     doorbells = Doorbell.createPair()
     const [doorbell, guestDoorbell] = doorbells
-    const host = Channel.attach(region, () => doorbell, true, spin)
+    const host = attachChannel(region, () => doorbell, true, spin)
     return [host, new ChannelHandle(constructing, guestDoorbell, guestRegion)]
   } catch (err) {
     region.close()
@@ -1305,8 +802,8 @@ export function createLocalPair(options?: ChannelOptions, start = 0): [Channel, 
   const memory: ChannelMemory = { buffer, close() {} }
   const [hostBell, guestEnd] = Doorbell.createPair()
   return [
-    Channel.attach(memory, () => hostBell, true, spin),
-    Channel.attach(memory, () => Doorbell.fromHandle(guestEnd), false, spin),
+    attachChannel(memory, () => hostBell, true, spin),
+    attachChannel(memory, () => Doorbell.fromHandle(guestEnd), false, spin),
     buffer,
   ]
 }
