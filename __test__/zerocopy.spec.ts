@@ -1,8 +1,9 @@
 // The Channel without a copy: tryReserve/reserve, commit, abort (r[reserve.*]) and drain (r[drain.*]),
 // in this process over a real region and across processes.
 import { createRequire } from 'node:module'
+import { resolve } from 'node:path'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Channel, spawnChannel } from 'shm-doorbell'
 
@@ -470,4 +471,52 @@ test('a guest that echoes from a drain view into a reservation sends back every 
   const result = await within(exit, 'guest exit')
   t.is(result.code, 0)
   t.deepEqual(JSON.parse(result.stdout), { messages: count })
+})
+
+// Built from examples/rust-channel-peer.rs by scripts/prepare-test.mjs: the crate's own Channel.
+const rustPeer = resolve('target/debug/examples/rust-channel-peer')
+
+/** Streams `count` messages each way with a Rust guest in `mode`, this side in place or not. */
+async function streamWithRust(
+  t: ExecutionContext,
+  mode: 'stream' | 'stream-in-place',
+  inPlace: boolean,
+  count: number,
+): Promise<void> {
+  const { child, channel } = spawnChannel(rustPeer, [mode, String(count), '17'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    capacity: 8192,
+  })
+  const exit = exitOf(child)
+  const [sent, got] = await within(
+    Promise.all(
+      inPlace
+        ? [sendStreamInPlace(channel, count, 17), receiveStreamInPlace(channel, count, 17)]
+        : [sendStream(channel, count, 17), receiveStream(channel, count, 17)],
+    ),
+    'the stream',
+    100_000,
+  )
+  const result = await within(exit, 'guest exit')
+  t.is(result.code, 0, result.stderr)
+  t.like(JSON.parse(result.stdout), {
+    sent: count,
+    received: count,
+    receivedChecksum: sent,
+    sentChecksum: got.checksum,
+  })
+  t.is(got.received, count)
+  channel.close()
+}
+
+test('a Rust guest reads every message that commit wrote, and drain reads every message it sent (50,000 each way)', async (t) => {
+  await streamWithRust(t, 'stream', true, 50_000)
+})
+
+test("Node reads every message the Rust Channel's try_reserve/commit wrote, and the Rust drain reads Node's (50,000 each way)", async (t) => {
+  await streamWithRust(t, 'stream-in-place', false, 50_000)
+})
+
+test('a Rust guest and Node both in place: try_reserve/commit and drain on both sides (50,000 each way)', async (t) => {
+  await streamWithRust(t, 'stream-in-place', true, 50_000)
 })
