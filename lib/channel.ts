@@ -343,7 +343,9 @@ export class Channel {
    * sent, the reservation still open) for more than was reserved.
    */
   commit(length?: number): void {
-    this.#check()
+    // The header was checked when the reservation opened (r[layout.magic-checked]: once per send).
+    if (this.#closed) throw closedError('channel', this.#fd)
+    if (this.#corrupt) throw this.#corrupt
     const reserved = this.#openReservation()
     if (length === undefined) length = reserved
     else if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length)

@@ -237,6 +237,9 @@ class ValueWriter {
 }
 exports.ValueWriter = ValueWriter;
 const EMPTY = Buffer.alloc(0);
+/** Keys up to this many bytes are cached by the reader, in a table of KEY_CACHE_SIZE slots. */
+const KEY_CACHED = 24;
+const KEY_CACHE_SIZE = 256;
 /** A Latin-1 string of up to 8 bytes: one call, no intermediate strings. */
 function shortString(bytes, at, length) {
     const code = String.fromCharCode;
@@ -271,6 +274,8 @@ const FALLBACK = Symbol('fallback');
 class ValueReader {
     #bytes = EMPTY;
     #at = 0;
+    #keyBytes = new Array(KEY_CACHE_SIZE).fill(undefined);
+    #keyStrings = new Array(KEY_CACHE_SIZE).fill(undefined);
     #end = 0;
     #seen = [];
     /** The value in `bytes[start, end)`; throws `ERR_CHANNEL_BAD_VALUE` if it is none. */
@@ -315,6 +320,11 @@ class ValueReader {
         return tag;
     }
     #varint() {
+        const first = this.#at < this.#end ? this.#bytes[this.#at] : 0x80;
+        if (first < 0x80) {
+            this.#at++;
+            return first;
+        }
         let value = 0;
         for (let shift = 0;; shift += 7) {
             const byte = this.#byte();
@@ -387,9 +397,42 @@ class ValueReader {
         const encoding = tag === ONE_BYTE_STRING ? 'latin1' : tag === UTF8_STRING ? 'utf8' : 'utf16le';
         return this.#bytes.toString(encoding, start, start + length);
     }
+    /**
+     * A Latin-1 key: keys repeat from message to message, so a short one is looked up in a cache by
+     * its bytes (compared in full), and the string made once.
+     */
+    #cachedKey() {
+        const bytes = this.#bytes;
+        const at = this.#at;
+        const length = at < this.#end ? bytes[at] : 0x80;
+        if (length === 0 || length > KEY_CACHED || at + 1 + length > this.#end)
+            return this.#string(ONE_BYTE_STRING);
+        const start = at + 1;
+        const slot = (length * 31 + bytes[start] * 7 + bytes[start + length - 1]) & (KEY_CACHE_SIZE - 1);
+        const cached = this.#keyBytes[slot];
+        if (cached !== undefined && cached.length === length) {
+            let same = true;
+            for (let i = 0; i < length; i++) {
+                if (cached[i] !== bytes[start + i]) {
+                    same = false;
+                    break;
+                }
+            }
+            if (same) {
+                this.#at = start + length;
+                return this.#keyStrings[slot];
+            }
+        }
+        const key = this.#string(ONE_BYTE_STRING);
+        this.#keyBytes[slot] = Uint8Array.prototype.slice.call(bytes, start, start + length);
+        this.#keyStrings[slot] = key;
+        return key;
+    }
     /** A property key: a string, or a number as V8 writes integer keys. */
     #key(tag) {
-        if (tag === ONE_BYTE_STRING || tag === UTF8_STRING || tag === TWO_BYTE_STRING)
+        if (tag === ONE_BYTE_STRING)
+            return this.#cachedKey();
+        if (tag === UTF8_STRING || tag === TWO_BYTE_STRING)
             return this.#string(tag);
         if (tag === INT32) {
             const zigzag = this.#varint();

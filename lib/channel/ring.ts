@@ -42,6 +42,7 @@ function checkedIndices(place: RingPlace): { tail: number; head: number } {
 /** The producer's side of a ring: writes frames, and stores `tail` (r[ring.own]). */
 export class Producer {
   readonly #words: Uint32Array
+  readonly #buffer: ArrayBuffer
   readonly #bytes: Buffer
   readonly #capacity: number
   readonly #mask: number
@@ -61,6 +62,7 @@ export class Producer {
   constructor(place: RingPlace, published: () => void, fail: Fail) {
     const { tail, head } = checkedIndices(place)
     this.#words = place.words
+    this.#buffer = place.buffer
     this.#bytes = Buffer.from(place.buffer, place.data, place.capacity)
     this.#capacity = place.capacity
     this.#mask = place.capacity - 1
@@ -105,11 +107,10 @@ export class Producer {
   reserve(length: number): Uint8Array | undefined {
     const needed = this.#room(length)
     if (needed < 0) return undefined
-    const frame = frameSize(length)
     this.#reserved = length
     this.#reservedNeeded = needed
-    const pos = needed > frame ? 0 : this.#tail & this.#mask
-    return new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset + pos + FRAME_HEADER, length)
+    const pos = needed > frameSize(length) ? 0 : this.#tail & this.#mask
+    return new Uint8Array(this.#buffer, this.#data + pos + FRAME_HEADER, length)
   }
 
   /**
