@@ -294,8 +294,8 @@ const FALLBACK = Symbol('fallback')
 export class ValueReader {
   #bytes: Buffer = EMPTY
   #at = 0
-  readonly #keyBytes: (Uint8Array | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined)
-  readonly #keyStrings: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined)
+  readonly #keyBytes: (Uint8Array | undefined)[] = Array.from({ length: KEY_CACHE_SIZE }, () => undefined)
+  readonly #keyStrings: (string | undefined)[] = Array.from({ length: KEY_CACHE_SIZE }, () => undefined)
   #end = 0
   readonly #seen: object[] = []
 
