@@ -274,8 +274,8 @@ const FALLBACK = Symbol('fallback');
 class ValueReader {
     #bytes = EMPTY;
     #at = 0;
-    #keyBytes = new Array(KEY_CACHE_SIZE).fill(undefined);
-    #keyStrings = new Array(KEY_CACHE_SIZE).fill(undefined);
+    #keyBytes = Array.from({ length: KEY_CACHE_SIZE }, () => undefined);
+    #keyStrings = Array.from({ length: KEY_CACHE_SIZE }, () => undefined);
     #end = 0;
     #seen = [];
     /** The value in `bytes[start, end)`; throws `ERR_CHANNEL_BAD_VALUE` if it is none. */
