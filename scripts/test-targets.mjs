@@ -205,7 +205,7 @@ for (const target of targets) {
   if (target.platform === 'darwin') {
     tally(checkCompiles(target, crossEnv))
   } else if (target.triple === 'aarch64-unknown-linux-gnu') {
-    const checkout = prepareArm64Checkout(target, crossEnv)
+    const checkout = nodes.length > 0 ? prepareArm64Checkout(target, crossEnv) : undefined
     for (const version of nodes) {
       const node = runtimeBinary(`node${version}-arm64`)
       const nodeStart = performance.now()
