@@ -20,7 +20,7 @@ use tokio::io::Interest;
 use tokio::task::JoinSet;
 
 use crate::channel::Channel;
-use crate::doorbell::{retry_eintr, set_nonblocking, Doorbell, DoorbellHandle};
+use crate::doorbell::{retry_eintr, Doorbell, DoorbellHandle};
 use crate::region::SharedRegion;
 
 // r[rendezvous.message]
@@ -132,9 +132,13 @@ impl std::fmt::Display for RendezvousError {
     let what = match self {
       RendezvousError::NotASocket => "the path exists and is not a socket: it is left alone".into(),
       RendezvousError::Refused => "the listener refused the connection".into(),
-      RendezvousError::WrongKind => "the listener serves the other kind (Doorbell or Channel)".into(),
+      RendezvousError::WrongKind => {
+        "the listener serves the other kind (Doorbell or Channel)".into()
+      }
       RendezvousError::Protocol(what) => format!("the peer broke the handshake: {what}"),
-      RendezvousError::ListenerGone => "the listener closed the connection before it replied".into(),
+      RendezvousError::ListenerGone => {
+        "the listener closed the connection before it replied".into()
+      }
     };
     write!(f, "{}: {what}", self.code())
   }
@@ -178,7 +182,9 @@ impl SocketPath {
   /// none, and may use every byte).
   pub fn max_len(is_abstract: bool) -> usize {
     // SAFETY: sockaddr_un is plain data.
-    let sun_path = unsafe { std::mem::zeroed::<libc::sockaddr_un>() }.sun_path.len();
+    let sun_path = unsafe { std::mem::zeroed::<libc::sockaddr_un>() }
+      .sun_path
+      .len();
     if is_abstract {
       sun_path
     } else {
@@ -241,8 +247,8 @@ impl SocketPath {
 /// The file a listener made: its device and inode, so that `close` unlinks that file only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
-  dev: u64,
-  ino: u64,
+  dev: libc::dev_t,
+  ino: libc::ino_t,
 }
 
 /// What is at a path: `None` for nothing; else whether it is a socket, and its id.
@@ -258,8 +264,8 @@ fn lstat(path: &std::ffi::CStr) -> Traced<Option<(bool, FileId)>> {
   // SAFETY: lstat succeeded.
   let stat = unsafe { stat.assume_init() };
   let id = FileId {
-    dev: stat.st_dev as u64,
-    ino: stat.st_ino as u64,
+    dev: stat.st_dev,
+    ino: stat.st_ino,
   };
   Ok(Some((stat.st_mode & libc::S_IFMT == libc::S_IFSOCK, id)))
 }
@@ -285,7 +291,7 @@ fn prepare_fd(fd: RawFd) -> io::Result<()> {
   if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
     return Err(io::Error::last_os_error());
   }
-  set_nonblocking(fd)?;
+  crate::doorbell::set_nonblocking(fd)?;
   let one: libc::c_int = 1;
   unsafe {
     libc::setsockopt(
@@ -354,7 +360,10 @@ pub fn bind(path: &SocketPath, mode: u32, backlog: i32) -> Traced<Bound> {
     lstat(&c_path)?.map(|(_, id)| id)
   };
   let bound = Bound { fd, made };
-  if let Err(err) = check(unsafe { libc::listen(bound.fd.as_raw_fd(), backlog) }, "listen") {
+  if let Err(err) = check(
+    unsafe { libc::listen(bound.fd.as_raw_fd(), backlog) },
+    "listen",
+  ) {
     unlink_if_made(path, bound.made);
     return Err(err);
   }
@@ -660,7 +669,9 @@ pub fn recv_reply(fd: BorrowedFd<'_>, kind: Kind) -> Traced<Option<Vec<OwnedFd>>
   }
   match Status::from_word(status) {
     Some(Status::UnsupportedVersion) => {
-      return protocol(format!("the listener speaks version {version}, not {VERSION}"))
+      return protocol(format!(
+        "the listener speaks version {version}, not {VERSION}"
+      ))
     }
     _ if version != VERSION => return protocol(format!("a reply of version {version}")),
     Some(Status::Refused) => return Err((RendezvousError::Refused.into_error(), "")),
@@ -709,6 +720,13 @@ fn untraced((err, _): (io::Error, &'static str)) -> io::Error {
   err
 }
 
+/// `fd` in the current runtime's reactor, for readability.
+fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+  // SAFETY: the AsyncFd owns the fd, which stays open and the same file while it is registered.
+  unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+    .map_err(|err| err.into_parts().1)
+}
+
 /// Options of [`Listener::bind`].
 #[derive(Debug, Clone, Copy)]
 pub struct ListenOptions {
@@ -752,7 +770,7 @@ impl Listener {
   pub fn bind(path: impl AsRef<OsStr>, options: ListenOptions) -> io::Result<Self> {
     let path = SocketPath::new(path)?;
     let Bound { fd, made } = bind(&path, options.mode, options.backlog).map_err(untraced)?;
-    let fd = AsyncFd::with_interest(fd, Interest::READABLE).inspect_err(|_| {
+    let fd = register(fd).inspect_err(|_| {
       unlink_if_made(&path, made);
     })?;
     Ok(Self {
@@ -800,7 +818,7 @@ impl Drop for Listener {
 /// Reads a connection's hello within [`HELLO_TIMEOUT`]; answers a wrong version; `None` for a
 /// connection to drop.
 async fn handshake(conn: OwnedFd, peer: Peer) -> Option<Incoming> {
-  let conn = AsyncFd::with_interest(conn, Interest::READABLE).ok()?;
+  let conn = register(conn).ok()?;
   let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
     loop {
       let mut guard = conn.readable().await.ok()?;
@@ -887,7 +905,7 @@ async fn connect_for(path: impl AsRef<OsStr>, kind: Kind) -> io::Result<Vec<Owne
       Err((err, _)) => return Err(err),
     }
   };
-  let conn = AsyncFd::with_interest(conn, Interest::READABLE)?;
+  let conn = register(conn)?;
   loop {
     let mut guard = conn.readable().await?;
     match recv_reply(conn.get_ref().as_fd(), kind).map_err(untraced)? {
@@ -917,7 +935,10 @@ pub async fn connect_channel(path: impl AsRef<OsStr>) -> io::Result<Channel> {
   let mut fds = connect_for(path, Kind::Channel).await?.into_iter();
   let doorbell = fds.next().expect("checked");
   let region = SharedRegion::from_fd(fds.next().expect("checked")).map_err(|(err, _)| err)?;
-  Channel::from_parts(Doorbell::from_handle(DoorbellHandle::from(doorbell))?, region)
+  Channel::from_parts(
+    Doorbell::from_handle(DoorbellHandle::from(doorbell))?,
+    region,
+  )
 }
 
 #[cfg(test)]

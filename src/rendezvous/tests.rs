@@ -83,7 +83,13 @@ fn a_refused_or_wrong_kind_connection_gets_its_coded_error() {
     let err = client.await.unwrap().err().unwrap();
     assert_eq!(code_of(&err), Some("ERR_DOORBELL_REFUSED"));
     let client = tokio::spawn(connect_doorbell(path.clone()));
-    let err = listener.accept().await.unwrap().channel(4096).err().unwrap();
+    let err = listener
+      .accept()
+      .await
+      .unwrap()
+      .channel(4096)
+      .err()
+      .unwrap();
     assert_eq!(code_of(&err), Some("ERR_DOORBELL_WRONG_KIND"));
     let err = client.await.unwrap().err().unwrap();
     assert_eq!(code_of(&err), Some("ERR_DOORBELL_WRONG_KIND"));
@@ -127,7 +133,9 @@ fn a_live_listener_keeps_its_path_and_a_stale_socket_is_replaced() {
   runtime().block_on(async {
     let path = socket_path("in-use");
     let listener = Listener::bind(&path, ListenOptions::default()).unwrap();
-    let err = Listener::bind(&path, ListenOptions::default()).err().unwrap();
+    let err = Listener::bind(&path, ListenOptions::default())
+      .err()
+      .unwrap();
     assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
     drop(listener);
     assert!(!path.exists(), "the listener unlinks the file it made");
@@ -143,7 +151,9 @@ fn anything_but_a_socket_at_the_path_is_refused_and_left_alone() {
   runtime().block_on(async {
     let path = socket_path("file");
     std::fs::write(&path, b"keep me").unwrap();
-    let err = Listener::bind(&path, ListenOptions::default()).err().unwrap();
+    let err = Listener::bind(&path, ListenOptions::default())
+      .err()
+      .unwrap();
     assert_eq!(code_of(&err), Some("ERR_DOORBELL_NOT_A_SOCKET"));
     assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
   });
@@ -202,7 +212,9 @@ fn an_abstract_name_has_no_file_and_one_listener() {
   runtime().block_on(async {
     let name = format!("\0shm-doorbell-test-{}", std::process::id());
     let mut listener = Listener::bind(&name, ListenOptions::default()).unwrap();
-    let err = Listener::bind(&name, ListenOptions::default()).err().unwrap();
+    let err = Listener::bind(&name, ListenOptions::default())
+      .err()
+      .unwrap();
     assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
     let client = tokio::spawn(connect_doorbell(name.clone()));
     drop(listener.accept().await.unwrap().doorbell(None).unwrap());
