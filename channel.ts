@@ -16,6 +16,13 @@ import {
   peerDeadError,
 } from './errors'
 import { REGION_ARG_NAME, SharedRegion } from './region'
+import {
+  type ChannelConnectOptions,
+  type ChannelListenOptions,
+  type ChannelListener,
+  connectChannel,
+  listenChannel,
+} from './rendezvous'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
 export interface ChannelOptions {
@@ -280,6 +287,19 @@ export class Channel {
       region.intoRawFd()
       throw err
     }
+  }
+
+  /**
+   * Listens on the Unix socket `path` for processes that `Channel.connect(path)`: this side is the
+   * host of each one's channel (see `ChannelListener`).
+   */
+  static listen(path: string, options?: ChannelListenOptions): ChannelListener {
+    return listenChannel(path, options)
+  }
+
+  /** Connects to a `Channel.listen` listener at `path`: this side of a new channel, the guest. */
+  static connect(path: string, options?: ChannelConnectOptions): Promise<Channel> {
+    return connectChannel(path, options)
   }
 
   /** Whether `close()` was called. */

@@ -15,6 +15,20 @@ export {
 export { type Engine, engine } from './engine'
 export { SharedRegion } from './region'
 export {
+  type AcceptedChannel,
+  type AcceptedDoorbell,
+  type ChannelConnectOptions,
+  ChannelListener,
+  type ChannelListenOptions,
+  type ConnectOptions,
+  type ConnectedDoorbell,
+  DoorbellListener,
+  type DoorbellListenOptions,
+  HELLO_TIMEOUT_MS,
+  type ListenOptions,
+  type Peer,
+} from './rendezvous'
+export {
   type ChildProcessFor,
   type SpawnChannelOptions,
   type SpawnGuestOptions,

@@ -55,7 +55,7 @@ pub fn rendezvous_max_path(is_abstract: bool) -> u32 {
 
 fn traced_error((err, syscall): (std::io::Error, &'static str)) -> Error {
   match RendezvousError::of(&err) {
-    Some(reason) => coded(reason.code(), reason.to_string()),
+    Some(reason) => coded(reason.code(), reason.describe()),
     None if err.kind() == std::io::ErrorKind::InvalidInput && err.raw_os_error().is_none() => {
       coded("ERR_INVALID_ARG_VALUE", err.to_string())
     }
