@@ -5,13 +5,13 @@ import { spawn as spawnChild } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { Channel, Doorbell, HELLO_TIMEOUT_MS, SharedRegion } from 'shm-doorbell'
 
-import { type Exit, exitOf, fixture, openFdCount, runNode, within } from './helpers.ts'
+import { type Exit, exitOf, fixture, runNode, within } from './helpers.ts'
 
 const peerScript = fixture('rendezvous.cjs')
 const root = mkdtempSync(join(tmpdir(), 'shm-doorbell-rendezvous-'))
@@ -51,13 +51,27 @@ function startPeer(args: string[], options: { uid?: number; gid?: number } = {})
   return { child, exit, printed, lines }
 }
 
-function streamReport(exit: Exit) {
-  return JSON.parse(exit.stdout.trim().split('\n').at(-1)!) as {
-    sent: number
-    sentChecksum: number
-    received: number
-    receivedChecksum: number
-  }
+interface StreamReport {
+  sent: number
+  sentChecksum: number
+  received: number
+  receivedChecksum: number
+}
+
+/** Both peers of a two-way stream exited well, each got `count` messages, and the checksums match. */
+async function assertStreamed(t: ExecutionContext, host: Promise<Exit>, guest: Promise<Exit>, count: number) {
+  const exits = await within(Promise.all([host, guest]), 'the stream', 110_000)
+  const [fromHost, fromGuest] = exits.map((exit) => {
+    t.is(exit.code, 0, exit.stderr)
+    return JSON.parse(exit.stdout.trim().split('\n').at(-1)!) as StreamReport
+  })
+  t.deepEqual(fromHost, {
+    sent: count,
+    sentChecksum: fromGuest.receivedChecksum,
+    received: count,
+    receivedChecksum: fromGuest.sentChecksum,
+  })
+  t.is(fromGuest.received, count)
 }
 
 test('two processes started separately meet by a path and stream 1,000,000 messages each way', async (t) => {
@@ -66,14 +80,38 @@ test('two processes started separately meet by a path and stream 1,000,000 messa
   const host = startPeer(['listen-stream', path, String(count), '7'])
   await host.printed('listening')
   const guest = startPeer(['connect-stream', path, String(count), '7'])
-  const [hostExit, guestExit] = await within(Promise.all([host.exit, guest.exit]), 'the stream', 110_000)
-  t.is(hostExit.code, 0, hostExit.stderr)
-  t.is(guestExit.code, 0, guestExit.stderr)
-  const [fromHost, fromGuest] = [streamReport(hostExit), streamReport(guestExit)]
-  t.is(fromHost.received, count)
-  t.is(fromGuest.received, count)
-  t.is(fromHost.sentChecksum, fromGuest.receivedChecksum)
-  t.is(fromGuest.sentChecksum, fromHost.receivedChecksum)
+  await assertStreamed(t, host.exit, guest.exit, count)
+})
+
+// Built from examples/rust-channel-peer.rs by scripts/prepare-test.mjs: shm_doorbell::rendezvous.
+const rustPeer = resolve('target/debug/examples/rust-channel-peer')
+
+/** A process that is not Node: the Rust peer, its stdout read line by line. */
+function startRustPeer(args: string[]) {
+  const child = spawnChild(rustPeer, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  return { child, exit: exitOf(child) }
+}
+
+test('a Node listener streams 100,000 messages each way with a Rust client', async (t) => {
+  const path = socketPath()
+  const count = 100_000
+  const host = startPeer(['listen-stream', path, String(count), '3'])
+  await host.printed('listening')
+  const guest = startRustPeer(['connect', path, String(count), '3'])
+  await assertStreamed(t, host.exit, guest.exit, count)
+})
+
+test('a Rust listener streams 100,000 messages each way with a Node client', async (t) => {
+  const path = socketPath()
+  const count = 100_000
+  const host = startRustPeer(['listen', path, String(count), '4'])
+  await within(
+    new Promise<void>((resolvePromise) => host.child.stdout.once('data', () => resolvePromise())),
+    'the Rust listener',
+  )
+  const guest = startPeer(['connect-stream', path, String(count), '4'])
+  await assertStreamed(t, host.exit, guest.exit, count)
+  t.throws(() => statSync(path), { code: 'ENOENT' }, 'the Rust listener unlinked its socket file')
 })
 
 test('100 clients connected to one listener at once, each with its own channel', async (t) => {
@@ -105,33 +143,6 @@ test('100 clients in four other processes at once each get a channel', async (t)
   t.deepEqual(pids(accepted.map(({ peer }) => peer.pid)), pids(peers.map(({ child }) => child.pid!)))
   for (const { channel } of accepted) channel.close()
   for (const { exit } of peers) t.is((await within(exit, 'the clients exit')).code, 0)
-  listener.close()
-})
-
-/** Lines of /proc/self/maps: one per mapping (Linux). */
-const mapCount = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').length
-
-test.serial('1,000 connect, message and close cycles leave fds, maps and RSS flat', async (t) => {
-  const path = socketPath()
-  const listener = Channel.listen(path, { capacity: 4096 })
-  const cycle = async (round: number): Promise<void> => {
-    const [client, { channel }] = await Promise.all([Channel.connect(path), listener.accept()])
-    await client.send(`round ${round}`)
-    t.is(String(await channel.recv()), `round ${round}`)
-    client.close()
-    channel.close()
-  }
-  for (let round = 0; round < 100; round++) await cycle(round)
-  const fds = openFdCount()
-  const maps = mapCount()
-  globalThis.gc?.()
-  const rss = process.memoryUsage().rss
-  for (let round = 0; round < 1000; round++) await cycle(round)
-  globalThis.gc?.()
-  t.is(openFdCount(), fds)
-  t.true(mapCount() <= maps + 8, `${maps} maps, then ${mapCount()}`)
-  const grown = process.memoryUsage().rss - rss
-  t.true(grown < 32 * 1024 * 1024, `RSS grew by ${grown} bytes`)
   listener.close()
 })
 
@@ -375,7 +386,7 @@ test('bad paths and options get coded errors and leave nothing behind', (t) => {
   t.throws(() => statSync(path), { code: 'ENOENT' })
 })
 
-test.serial('connecting fails with a coded error: no listener, a bad path, the wrong kind, an abort', async (t) => {
+test('connecting fails with a coded error: no listener, a bad path, the wrong kind, an abort', async (t) => {
   const path = socketPath()
   const missing = await t.throwsAsync(Channel.connect(path), { code: 'ENOENT' })
   t.is((missing as Error & { syscall: string }).syscall, 'connect')
@@ -385,14 +396,12 @@ test.serial('connecting fails with a coded error: no listener, a bad path, the w
   const pending = listener.accept()
   await t.throwsAsync(Channel.connect(path), { code: 'ERR_DOORBELL_WRONG_KIND' })
   const controller = new AbortController()
-  const fds = openFdCount()
   // No accept() pending after this one: the kernel holds the connection, and the abort ends the wait.
   const [connected, accepted] = await Promise.all([Doorbell.connect(path), pending])
   const waiting = Doorbell.connect(path, { signal: controller.signal })
   await delay(50)
   controller.abort()
   await t.throwsAsync(waiting, { code: 'ABORT_ERR' })
-  t.is(openFdCount(), fds + 2)
   connected.doorbell.close()
   accepted.doorbell.close()
   listener.close()

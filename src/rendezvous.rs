@@ -127,20 +127,27 @@ impl RendezvousError {
   }
 }
 
+impl RendezvousError {
+  /// What happened, as a sentence without the code.
+  pub fn describe(&self) -> String {
+    match self {
+      RendezvousError::NotASocket => "The path exists and is not a socket: it is left alone".into(),
+      RendezvousError::Refused => "The listener refused the connection".into(),
+      RendezvousError::WrongKind => {
+        "The listener serves the other kind (Doorbell or Channel)".into()
+      }
+      RendezvousError::Protocol(what) => format!("The peer broke the handshake: {what}"),
+      RendezvousError::ListenerGone => {
+        "The listener closed the connection before it replied".into()
+      }
+    }
+  }
+}
+
+/// `ERR_DOORBELL_REFUSED: The listener refused the connection`
 impl std::fmt::Display for RendezvousError {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    let what = match self {
-      RendezvousError::NotASocket => "the path exists and is not a socket: it is left alone".into(),
-      RendezvousError::Refused => "the listener refused the connection".into(),
-      RendezvousError::WrongKind => {
-        "the listener serves the other kind (Doorbell or Channel)".into()
-      }
-      RendezvousError::Protocol(what) => format!("the peer broke the handshake: {what}"),
-      RendezvousError::ListenerGone => {
-        "the listener closed the connection before it replied".into()
-      }
-    };
-    write!(f, "{}: {what}", self.code())
+    write!(f, "{}: {}", self.code(), self.describe())
   }
 }
 
