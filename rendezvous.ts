@@ -233,7 +233,10 @@ abstract class Listener<T extends { peer: Peer }> {
 
   protected constructor(token: symbol, path: unknown, options: ListenOptions) {
     if (token !== constructing) {
-      throw codedError(new TypeError('Illegal constructor: use Channel.listen()'), 'ERR_ILLEGAL_CONSTRUCTOR')
+      throw codedError(
+        new TypeError('Illegal constructor: use Channel.listen() or Doorbell.listen()'),
+        'ERR_ILLEGAL_CONSTRUCTOR',
+      )
     }
     checkPath(path)
     const { mode, backlog, allow } = listenOptions(options)
@@ -357,13 +360,14 @@ abstract class Listener<T extends { peer: Peer }> {
     }
     if (!this.#handshakes.has(handshake)) return
     if (!allowed) return this.#reply(handshake, binding.REPLY_REFUSED)
-    let value: T
     try {
-      value = this.serve(socket.fd, { pid: peer.pid, uid: peer.uid, gid: peer.gid })
+      this.#deliver({ value: this.serve(socket.fd, { pid: peer.pid, uid: peer.uid, gid: peer.gid }) })
+    } catch (err) {
+      // A process that died since its hello has no one to serve; other failures (EMFILE) are reported.
+      if (!PEER_GONE_CODES.includes((err as Partial<CodedError>).code ?? '')) this.#deliver({ error: err })
     } finally {
       this.#drop(handshake)
     }
-    this.#deliver({ value })
   }
 
   #reply(handshake: Handshake, status: number): void {
@@ -428,7 +432,7 @@ abstract class Listener<T extends { peer: Peer }> {
     const fd = this.#socket.fd
     this.#socket.close()
     this.#file.unlink()
-    for (const handshake of [...this.#handshakes]) this.#drop(handshake)
+    for (const handshake of this.#handshakes) this.#drop(handshake)
     for (const ready of this.#ready.splice(0)) if ('value' in ready) this.discard(ready.value)
     const error = closedError('listener', fd)
     for (const accepter of this.#accepters.splice(0)) accepter.reject(error)
@@ -461,6 +465,9 @@ abstract class Listener<T extends { peer: Peer }> {
 }
 
 const noConnection = Symbol('no connection waiting')
+
+/** What a reply to a connecting process that is gone fails with. */
+const PEER_GONE_CODES = ['EPIPE', 'ECONNRESET', 'ENOTCONN']
 
 /**
  * A channel listener, made by `Channel.listen(path, options)`: the host of a new channel for each

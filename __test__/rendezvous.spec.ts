@@ -174,7 +174,7 @@ test('an async allow gets the peer credentials from the kernel and may take its 
   const { channel, peer } = await within(listener.accept(), 'accept')
   t.is(String(await channel.recv()), `uid ${process.getuid!()}`)
   t.deepEqual(seen, [peer])
-  t.is(peer.pid, host.child.pid)
+  t.is(peer.pid, host.child.pid!)
   t.is(peer.gid, process.getgid!())
   t.is((await host.exit).code, 0)
   channel.close()
@@ -224,7 +224,7 @@ test('a client SIGKILLed mid-handshake is dropped and the listener serves the ne
   const survivor = startPeer(['wait', path])
   await survivor.printed('connected')
   const { channel, peer } = await within(accepted, 'accept')
-  t.is(peer.pid, survivor.child.pid)
+  t.is(peer.pid, survivor.child.pid!)
   await channel.send('hello')
   t.is((await within(survivor.exit, 'the survivor exit')).stdout, 'connected\ngot hello\n')
   channel.close()
@@ -336,11 +336,7 @@ test('close() unlinks only the socket file this listener made', (t) => {
 })
 
 test('the socket file gets mode 0o600 by default, or the mode asked for', (t) => {
-  for (const [mode, expected] of [
-    [undefined, 0o600],
-    [0o660, 0o660],
-    [0o666, 0o666],
-  ]) {
+  for (const [mode, expected] of [[undefined, 0o600] as const, [0o660, 0o660], [0o666, 0o666]]) {
     const path = socketPath()
     const listener = Channel.listen(path, { mode })
     t.is(statSync(path).mode & 0o777, expected)
