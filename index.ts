@@ -1,6 +1,6 @@
-// The public API: every export of the package, by concern.
-export { AbortError } from './errors'
-export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './channel'
+// The public API: every export of the package, by concern. The modules are in lib/.
+export { AbortError } from './lib/errors'
+export { Channel, ChannelHandle, type ChannelOptions, type ChannelWaitOptions } from './lib/channel'
 export {
   ARG_NAME,
   Doorbell,
@@ -11,9 +11,9 @@ export {
   closePeerFd,
   setNonblocking,
   validateFd,
-} from './doorbell'
-export { type Engine, engine } from './engine'
-export { SharedRegion } from './region'
+} from './lib/doorbell'
+export { type Engine, engine } from './lib/engine'
+export { SharedRegion } from './lib/region'
 export {
   type AcceptedChannel,
   type AcceptedDoorbell,
@@ -27,7 +27,7 @@ export {
   HELLO_TIMEOUT_MS,
   type ListenOptions,
   type Peer,
-} from './rendezvous'
+} from './lib/rendezvous'
 export {
   type ChildProcessFor,
   type SpawnChannelOptions,
@@ -36,4 +36,4 @@ export {
   type SpawnedGuest,
   spawn,
   spawnChannel,
-} from './spawn'
+} from './lib/spawn'

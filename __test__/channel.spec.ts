@@ -9,15 +9,15 @@ import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Channel, ChannelHandle, Doorbell, SharedRegion, spawnChannel, validateFd } from 'shm-doorbell'
 
-// The module's internals, as the compiled package loads them (so that their classes are the package's).
+// The modules' internals, as the compiled package loads them (so that their classes are the package's).
 const {
   Channel: SourceChannel,
   createLocalPair,
   createPairAt,
-  HEADER_SIZE,
-  initRegion,
-  regionSize,
-} = createRequire(import.meta.url)('../channel.js') as typeof import('../channel.ts')
+} = createRequire(import.meta.url)('../lib/channel.js') as typeof import('../lib/channel.ts')
+const { HEADER_SIZE, initRegion, regionSize } = createRequire(import.meta.url)(
+  '../lib/channel/layout.js',
+) as typeof import('../lib/channel/layout.ts')
 import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
 import { type StreamReport, streamBothWays } from './workloads.ts'
 

@@ -1,7 +1,17 @@
 // The package as users get it: the tarballs `npm run pack` writes, installed into an empty
 // project with no Rust toolchain on PATH, used from CommonJS, ESM and TypeScript.
 import { execFile } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -19,14 +29,29 @@ const root = resolve('.')
 const manifest = JSON.parse(readFileSync('package.json', 'utf8'))
 const platformDirs = readdirSync('npm').sort()
 
-/** The environment of a user's shell: no Rust toolchain on PATH, no npm settings from `npm test`. */
-function userEnv(cache: string): NodeJS.ProcessEnv {
+/** Names of the Rust toolchain's commands, which a user's shell does not have. */
+const RUST_COMMAND = /^(cargo|rustc|rustdoc|rustup|rust-gdb|rust-lldb)(-|$)/
+
+/**
+ * The environment of a user's shell: no Rust toolchain on PATH, no npm settings from `npm test`.
+ * A folder on PATH that holds a Rust command is replaced by a folder in `tmp` of links to its other
+ * commands (Debian's cargo sits in /usr/bin beside node and npm).
+ */
+function userEnv(tmp: string): NodeJS.ProcessEnv {
   const path = (process.env.PATH ?? '')
     .split(delimiter)
-    .filter((dir) => dir && !existsSync(join(dir, 'cargo')) && !existsSync(join(dir, 'rustc')))
+    .filter((dir) => dir && existsSync(dir))
+    .map((dir, index) => {
+      const commands = readdirSync(dir)
+      if (!commands.some((name) => RUST_COMMAND.test(name))) return dir
+      const shadow = join(tmp, 'path', String(index))
+      mkdirSync(shadow, { recursive: true })
+      for (const name of commands) if (!RUST_COMMAND.test(name)) symlinkSync(join(dir, name), join(shadow, name))
+      return shadow
+    })
     .join(delimiter)
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)))
-  return { ...env, PATH: path, npm_config_cache: cache }
+  return { ...env, PATH: path, npm_config_cache: join(tmp, 'npm-cache') }
 }
 
 interface Packed {
@@ -56,7 +81,7 @@ test.before(async () => {
   mkdirSync(project)
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   cpSync(fixture('consumer'), project, { recursive: true })
-  const env = userEnv(join(tmp, 'npm-cache'))
+  const env = userEnv(tmp)
   // --offline with an empty cache: the two tarballs are all it needs; the other platforms'
   // optional dependencies are left out, as --omit=optional asks.
   await run(
@@ -103,12 +128,15 @@ test('npm run pack writes the main tarball and the host platform tarball into di
 
 test('the main tarball holds only compiled JS, .d.ts, README, LICENSE and package.json', async (t) => {
   const files = await tarList(packed.main)
+  const built = readdirSync('lib', { recursive: true, encoding: 'utf8' })
+    .filter((file) => /\.(js|d\.ts)$/.test(file))
+    .map((file) => `lib/${file}`)
   t.deepEqual(
     files,
-    ['LICENSE', 'README.md', 'package.json', ...manifest.files].sort(),
-    'exactly what `files` lists, with what npm always adds',
+    ['LICENSE', 'README.md', 'package.json', 'index.js', 'index.d.ts', ...built].sort(),
+    'the root index, every compiled module of lib/, and what npm always adds',
   )
-  for (const file of files) t.regex(file, /^(LICENSE|README\.md|package\.json|[\w-]+\.(js|d\.ts))$/)
+  for (const file of files) t.regex(file, /^(LICENSE|README\.md|package\.json|(lib\/([\w-]+\/)*)?[\w-]+\.(js|d\.ts))$/)
 })
 
 test('the main tarball lists every platform package as an optional dependency at its exact version', async (t) => {

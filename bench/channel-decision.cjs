@@ -3,7 +3,7 @@
 //
 //   node bench/channel-decision.cjs [count]
 const { SharedRegion } = require('..')
-const { createLocalPair } = require('../channel.js')
+const { createLocalPair } = require('../lib/channel.js')
 
 const count = Number(process.argv[2] ?? 2_000_000)
 

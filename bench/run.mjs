@@ -108,7 +108,7 @@ function throughputCommand(id, size, milliseconds) {
 }
 
 function build() {
-  if (!existsSync(join(rootDir, 'index.js')) || !existsSync(join(rootDir, 'binding.js'))) {
+  if (!existsSync(join(rootDir, 'index.js')) || !existsSync(join(rootDir, 'lib', 'binding.js'))) {
     throw new Error('shm-doorbell is not built: run `npm test` (or `npm run build`) first')
   }
   mkdirSync(buildDir, { recursive: true })

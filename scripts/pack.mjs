@@ -22,15 +22,17 @@ function pack(dir, options = []) {
 }
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const missing = manifest.files.filter((file) => !existsSync(join(root, file)))
-if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first`)
+const lib = join(root, 'lib')
+if (!existsSync(join(root, 'index.js')) || !existsSync(join(lib, 'binding.js'))) {
+  throw new Error('index.js or lib/binding.js missing: run npm run build first')
+}
 
 const { binaryName, packageName, targets } = await readNapiConfig(join(root, 'package.json'))
-const built = readdirSync(root).flatMap((file) => {
+const built = readdirSync(lib).flatMap((file) => {
   const match = new RegExp(`^${binaryName}\\.(.+)\\.node$`).exec(file)
   return match ? [{ file, platform: match[1] }] : []
 })
-if (built.length === 0) throw new Error(`no ${binaryName}.*.node in ${root}: run npm run build first`)
+if (built.length === 0) throw new Error(`no ${binaryName}.*.node in ${lib}: run npm run build first`)
 
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(stage, { recursive: true })
@@ -50,7 +52,7 @@ const tarballs = [pack(mainStage, ['--pack-destination', dist])]
 for (const { file, platform } of built) {
   const platformStage = join(stage, platform)
   cpSync(join(root, 'npm', platform), platformStage, { recursive: true })
-  cpSync(join(root, file), join(platformStage, file))
+  cpSync(join(lib, file), join(platformStage, file))
   tarballs.push(pack(platformStage, ['--pack-destination', dist]))
 }
 

@@ -3,7 +3,7 @@
 //! readability only (`NativeDoorbell::watch_readable`) by this thread's engine, so that a listener
 //! and its handshakes run on the JS thread's event loop, in every runtime, and `ref()`/`unref()`
 //! work as a doorbell's. The calls that read a socket take its fd, which must be one such watch's.
-//! `rendezvous.ts` drives them.
+//! `lib/rendezvous.ts` drives them.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::io::IntoRawFd;

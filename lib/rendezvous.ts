@@ -1,10 +1,11 @@
 // Rendezvous: processes that did not spawn each other meet by a Unix socket path. The listener is
 // the host: for each connecting process whose credentials `allow` accepts, it makes a Doorbell pair
 // or a Channel and sends the guest's fds with SCM_RIGHTS. The handshake is docs/channel-layout.md,
-// section Rendezvous; src/rendezvous.rs is the same for Rust peers.
+// section Rendezvous; src/rendezvous.rs is the same for Rust peers. Channel.listen/connect and
+// Doorbell.listen/connect are thin statics over the functions at the end.
 import { inspect, type InspectOptions } from 'node:util'
 
-import { Channel, type ChannelOptions, channelOptions } from './channel'
+import { Channel, type ChannelOptions, attachChannel, channelOptions } from './channel'
 import { Doorbell, inspectState } from './doorbell'
 import {
   AbortError,
@@ -627,7 +628,7 @@ export async function connectChannel(path: string, options?: ChannelConnectOptio
     throw err
   }
   try {
-    return Channel.attach(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
+    return attachChannel(region, () => Doorbell.fromRawFd(doorbellFd), false, spin)
   } catch (err) {
     region.close()
     closeFds([doorbellFd])

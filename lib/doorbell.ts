@@ -161,6 +161,25 @@ export interface Waiter {
   signal?: AbortSignal
 }
 
+// Set by Doorbell's static block: the Channel's wake path, kept off the public object.
+let waitWithAccess: (doorbell: Doorbell, waiter: Waiter) => boolean
+let cancelWaitAccess: (doorbell: Doorbell, waiter: Waiter) => boolean
+
+/**
+ * For the Channel's wake path: waits as `doorbell.wait()` does, but settles `waiter` (called with
+ * the doorbell's error on failure) instead of a promise, and takes no AbortSignal: the caller
+ * cancels with {@link cancelWait}. False, with nothing pending, if a ring was already there (it is
+ * drained); throws what `wait()` would reject with. `waiter` must not be pending already.
+ */
+export function waitWith(doorbell: Doorbell, waiter: Waiter): boolean {
+  return waitWithAccess(doorbell, waiter)
+}
+
+/** Takes back a {@link waitWith} waiter that is still pending, unsettled; true if it was. */
+export function cancelWait(doorbell: Doorbell, waiter: Waiter): boolean {
+  return cancelWaitAccess(doorbell, waiter)
+}
+
 /**
  * What the native wake callback may reach. It never points at the doorbell while the doorbell
  * is idle, so an idle doorbell's JS object can be garbage-collected; its fd stays open and
@@ -201,6 +220,24 @@ export class Doorbell {
   #keepsLoopAlive = true
   /** Whether the peer was dead when the doorbell was closed, for `util.inspect`. */
   #peerDeadAtClose = false
+
+  static {
+    waitWithAccess = (doorbell, waiter) => {
+      try {
+        doorbell.#assertOpen()
+        if (!doorbell.#arm()) return false
+      } catch (err) {
+        throw fromNative(err)
+      }
+      doorbell.#waiters.add(waiter)
+      return true
+    }
+    cancelWaitAccess = (doorbell, waiter) => {
+      if (!doorbell.#waiters.delete(waiter)) return false
+      doorbell.#disarmIfIdle()
+      return true
+    }
+  }
 
   private constructor(token: typeof constructing, create: (onWake: WakeCallback) => binding.NativeDoorbell) {
     if (token !== constructing) {
@@ -340,30 +377,6 @@ export class Doorbell {
         this.#rangThisTick = false
       }),
     )
-  }
-
-  /**
-   * @internal For the Channel's wake path: waits as {@link wait} does, but settles `waiter` (called
-   * with the doorbell's error on failure) instead of a promise, and takes no AbortSignal: the caller
-   * cancels with {@link cancelWait}. False, with nothing pending, if a ring was already there (it is
-   * drained); throws what `wait()` would reject with. `waiter` must not be pending already.
-   */
-  waitWith(waiter: Waiter): boolean {
-    try {
-      this.#assertOpen()
-      if (!this.#arm()) return false
-    } catch (err) {
-      throw fromNative(err)
-    }
-    this.#waiters.add(waiter)
-    return true
-  }
-
-  /** @internal Takes back a `waitWith` waiter that is still pending, unsettled; true if it was. */
-  cancelWait(waiter: Waiter): boolean {
-    if (!this.#waiters.delete(waiter)) return false
-    this.#disarmIfIdle()
-    return true
   }
 
   /** Rejects the waits that `signal` was given to; a ring that comes later stays for the next wait. */
