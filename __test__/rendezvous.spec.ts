@@ -202,25 +202,40 @@ test('an allow that throws refuses the peer and rejects accept() with its error;
   listener.close()
 })
 
-test('a client SIGKILLed mid-handshake is dropped and the listener serves the next', async (t) => {
+test('clients SIGKILLed mid-handshake (half a hello sent, or waiting on allow) are dropped and the listener serves the next', async (t) => {
   const path = socketPath()
+  let inAllow: (() => void) | undefined
+  const victimInAllow = new Promise<void>((resolve) => (inAllow = resolve))
   let release: (() => void) | undefined
-  const allowed = new Promise<void>((resolve) => (release = resolve))
+  const victimDead = new Promise<void>((resolve) => (release = resolve))
   let first = true
   const listener = Channel.listen(path, {
     allow: async () => {
       if (!first) return true
       first = false
-      await allowed // until the client is dead
+      inAllow!()
+      await victimDead
       return true
     },
   })
   const accepted = listener.accept()
+  const halfHello = spawnChild(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('net').connect(${JSON.stringify(path)}, () => s.write('SDR', () => console.log('sent')))`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const halfExit = exitOf(halfHello)
+  await within(new Promise((resolvePromise) => halfHello.stdout.once('data', resolvePromise)), 'half a hello')
+  halfHello.kill('SIGKILL')
+  t.is((await halfExit).signal, 'SIGKILL')
   const victim = startPeer(['wait', path])
-  await delay(200)
+  await within(victimInAllow, 'the victim in allow')
   victim.child.kill('SIGKILL')
   t.is((await victim.exit).signal, 'SIGKILL')
-  release!()
+  release!() // the reply now finds the victim gone: nothing is delivered for it
   const survivor = startPeer(['wait', path])
   await survivor.printed('connected')
   const { channel, peer } = await within(accepted, 'accept')

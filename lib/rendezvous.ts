@@ -492,7 +492,7 @@ export class ChannelListener extends Listener<AcceptedChannel> {
   protected serve(fd: number, peer: Peer): AcceptedChannel {
     const [channel, handle] = Channel.createPair(this.#options)
     try {
-      binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, handle.doorbellFd, handle.regionFd)
+      native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, handle.doorbellFd, handle.regionFd))
     } catch (err) {
       channel.close()
       throw err
@@ -531,7 +531,7 @@ export class DoorbellListener extends Listener<AcceptedDoorbell> {
     const regionFd = this.#region ? fdOfOpenRegion(this.#region) : -1
     const [doorbell, guest] = Doorbell.createPair()
     try {
-      binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, guest.fd, regionFd)
+      native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, guest.fd, regionFd))
     } catch (err) {
       doorbell.close()
       throw err
