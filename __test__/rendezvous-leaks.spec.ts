@@ -34,7 +34,10 @@ test.serial('1,000 connect, message and close cycles leave fds, maps and RSS fla
   for (let round = 0; round < 1000; round++) await cycle(round)
   globalThis.gc?.()
   t.is(openFdCount(), fds)
-  t.true(mapCount() <= maps + 8, `${maps} maps, then ${mapCount()}`)
+  // A leaked channel keeps its region mapped: a leak is a mapping per cycle. A thread's malloc arena
+  // (tokio's) may add a few dozen once, so the bound is a tenth of the cycles.
+  t.log(`maps ${maps} -> ${mapCount()}`)
+  t.true(mapCount() < maps + 100, `${maps} maps, then ${mapCount()}`)
   const grown = process.memoryUsage().rss - rss
   t.true(grown < 32 * 1024 * 1024, `RSS grew by ${grown} bytes`)
   listener.close()

@@ -218,12 +218,14 @@ test('clients SIGKILLed mid-handshake (half a hello sent, or waiting on allow) a
       return true
     },
   })
+  t.teardown(() => listener.close())
   const accepted = listener.accept()
   const halfHello = spawnChild(
     process.execPath,
     [
       '-e',
-      `const s = require('net').connect(${JSON.stringify(path)}, () => s.write('SDR', () => console.log('sent')))`,
+      `const s = require('net').connect(${JSON.stringify(path)}, () => s.write('SDR', () => console.log('sent')))
+       s.on('error', () => {}); setInterval(() => {}, 1000)`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
