@@ -13,6 +13,7 @@ export {
   validateFd,
 } from './lib/doorbell'
 export { type Engine, engine } from './lib/engine'
+export { type ForkChannelOptions, type ForkedChildFor, fork } from './lib/fork'
 export { SharedRegion } from './lib/region'
 export {
   type AcceptedChannel,

@@ -1,6 +1,6 @@
-// The README's examples run as written: every code block whose first line names a file
-// (`// host.mjs: ...`, `# guest.py: ...`) is written to that file in a project that depends on
-// this package, and the ones a user would start are run with plain node.
+// The README's examples run as written: every code block of README.md and docs/api.md whose first
+// line names a file (`// host.mjs: ...`, `# guest.py: ...`) is written to that file in a project that
+// depends on this package, and the ones a user would start are run with plain node.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -11,9 +11,9 @@ import test from 'ava'
 
 import { exitOf, runNode, within } from './helpers.ts'
 
-const blocks = [
-  ...readFileSync('README.md', 'utf8').matchAll(/^```(\w+)\n(?:\/\/|#) ([\w-]+\.\w+): [^\n]*\n([\s\S]*?)^```$/gm),
-]
+const blocks = ['README.md', 'docs/api.md'].flatMap((page) => [
+  ...readFileSync(page, 'utf8').matchAll(/^```(\w+)\n(?:\/\/|#) ([\w-]+\.\w+): [^\n]*\n([\s\S]*?)^```$/gm),
+])
 const files = new Map(blocks.map(([, , name, body]) => [name, body]))
 let project: string
 
@@ -28,7 +28,7 @@ test.after.always(() => {
   if (project) rmSync(project, { recursive: true, force: true })
 })
 
-test('the README names its examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
+test('the README and docs/api.md name their examples, and none uses `using`, a SyntaxError in plain JavaScript before Node 24', (t) => {
   t.deepEqual([...files.keys()].sort(), [
     'channel-guest.mjs',
     'channel-host.mjs',

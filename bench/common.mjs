@@ -82,6 +82,14 @@ export class Tally {
     }
   }
 
+  /** Counts one value of {@link smallObject}, whose `id` is its sequence number. */
+  addValue(value) {
+    if (value?.id !== this.expected >>> 0) throw new Error(`value ${this.expected} arrived as ${value?.id}`)
+    this.expected++
+    this.messages++
+    if ((this.messages & 255) === 1 && this.counted === undefined) this.#checkWarmUp()
+  }
+
   /** The figures after the warm-up: {messages, bytes, seconds, msgsPerSecond, mbPerSecond}. */
   result() {
     if (this.counted === undefined) throw new Error('the stream ended within its warm-up')
@@ -90,3 +98,14 @@ export class Tally {
     return { messages, bytes, seconds, msgsPerSecond: messages / seconds, mbPerSecond: bytes / seconds / 1e6 }
   }
 }
+
+/** The size argument of the streaming scenarios that send {@link smallObject} values, not bytes. */
+export const OBJECT_SIZE = 0
+
+/** The small object of the value scenarios (issue 17): `{ id, name, tags: [3 strings], at: Date }`. */
+export const smallObject = (sequence) => ({
+  id: sequence,
+  name: `object ${sequence}`,
+  tags: ['alpha', 'beta', 'gamma'],
+  at: new Date(1_700_000_000_000 + sequence),
+})

@@ -87,6 +87,60 @@ const modes = {
     })
     listening()
   },
+  /** Receives IPC values ({@link smallObject}) until 'end'; prints the tally. */
+  ipcValueSink() {
+    const tally = new Tally()
+    process.on('message', (value) => {
+      if (value !== 'end') return tally.addValue(value)
+      report(tally.result())
+      process.disconnect()
+    })
+    listening()
+  },
+  /** Receives channel values until a null; prints the tally. */
+  async channelValueSink() {
+    const channel = shm.Channel.fromArgv()
+    const tally = new Tally()
+    listening()
+    for (;;) {
+      const got = channel.tryRecvValue()
+      const value = got ? got.value : await channel.recvValue()
+      if (value === null) break
+      tally.addValue(value)
+    }
+    channel.close()
+    report(tally.result())
+  },
+  /** Takes channel messages in place with drain() until a zero-length one; prints the tally. */
+  async channelDrainSink() {
+    const channel = shm.Channel.fromArgv()
+    const tally = new Tally()
+    let done = false
+    const take = (view) => {
+      if (view.length === 0) done = true
+      else tally.add(view)
+    }
+    listening()
+    while (!done) if (channel.drain(take) === 0) await channel.readable()
+    channel.close()
+    report(tally.result())
+  },
+  /** Answers each channel value with the same value until the host is gone; argv[3]: spin, µs. */
+  async channelValueEcho() {
+    const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })
+    for (;;) {
+      let value
+      try {
+        const got = channel.tryRecvValue()
+        value = got ? got.value : await channel.recvValue()
+      } catch (err) {
+        if (err.code === 'ERR_DOORBELL_PEER_DEAD') break
+        throw err
+      }
+      if (!channel.trySendValue(value)) await channel.sendValue(value)
+    }
+    channel.close()
+  },
   /** Answers each channel message with the same message until the host is gone; argv[3]: spin, µs. */
   async channelEcho() {
     const channel = shm.Channel.fromArgv(process.argv, { spin: Number(process.argv[3] ?? 0) })

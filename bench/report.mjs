@@ -184,10 +184,27 @@ export function renderTables(results) {
     }
     if (!results.settings.channel) out.push('This build has no Channel: its scenarios did not run.', '')
   }
+  if (results.zeroCopyGoals) {
+    out.push(
+      table(
+        ['goal (issue 17, zero-copy and values)', 'measured', 'goal', 'passes at', 'met'],
+        results.zeroCopyGoals.map(({ goal, measured, target, passesAt, pass, passes }) => [
+          goal,
+          number(measured, 2),
+          target,
+          passesAt,
+          pass === null ? 'not measured' : pass ? 'yes' : passes ? 'passes' : 'no',
+        ]),
+        ['---', '---:', '---', '---', '---'],
+      ),
+      '',
+    )
+  }
   return out.join('\n')
 }
 
-const sizeName = (size) => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`)
+// Size 0 marks the scenarios that send a small object (bench/common.mjs OBJECT_SIZE), not bytes.
+const sizeName = (size) => (size === 0 ? 'object' : size >= 1024 ? `${size / 1024} KiB` : `${size} B`)
 
 /** The one-way streaming tables: throughput per scenario and size, and syscalls per message. */
 function streamingTables({ throughput, syscallsPerMessage: calls, syscallsPerMessageByPerf: perfCalls, settings }) {

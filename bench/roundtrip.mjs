@@ -2,7 +2,16 @@
 // Prints {"rounds","p50","p99","rate"} (µs, round trips/s). SCENARIO is one of the keys of `peers`.
 import { fork, spawn as spawnChild } from 'node:child_process'
 
-import { CHANNEL_SPIN_MICROS, countArg, exited, guestScript, quantile, report, rustGuestBinary } from './common.mjs'
+import {
+  CHANNEL_SPIN_MICROS,
+  countArg,
+  exited,
+  guestScript,
+  quantile,
+  report,
+  rustGuestBinary,
+  smallObject,
+} from './common.mjs'
 
 const scenario = process.argv[2]
 // The engine is chosen as the package loads, in this process and in the Node guest, which inherits
@@ -65,6 +74,43 @@ function channelPeer(spin) {
 
 const CHANNEL_MESSAGE_SIZE = 64
 
+/** A Channel host for values: `sendValue` a small object, receive the guest's echo, both with `spin`. */
+function channelValuePeer(spin) {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelValueEcho', String(spin)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    spin,
+  })
+  const exit = exited(child)
+  let sequence = 0
+  return {
+    async roundTrip() {
+      const value = smallObject(sequence++)
+      if (!channel.trySendValue(value)) await channel.sendValue(value)
+      const got = channel.tryRecvValue()
+      return got ? got.value : channel.recvValue()
+    },
+    close() {
+      channel.close()
+      return exit
+    },
+  }
+}
+
+/** child_process IPC with `serialization`: `child.send` of `message()`, answered by `process.send`. */
+function ipcPeer(serialization, message) {
+  const child = fork(guestScript, ['ipc'], { serialization, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const exit = exited(child)
+  let sequence = 0
+  return messagePeer(
+    () => child.send(message(sequence++)),
+    (answer) => child.on('message', answer),
+    () => {
+      child.disconnect()
+      return exit
+    },
+  )
+}
+
 const peers = {
   'doorbell-node': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
   'doorbell-node-tokio': () => doorbellPeer(process.execPath, [guestScript, 'doorbell']),
@@ -84,18 +130,10 @@ const peers = {
       },
     )
   },
-  ipc() {
-    const child = fork(guestScript, ['ipc'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-    const exit = exited(child)
-    return messagePeer(
-      () => child.send(1),
-      (answer) => child.on('message', answer),
-      () => {
-        child.disconnect()
-        return exit
-      },
-    )
-  },
+  ipc: () => ipcPeer('json', () => 1),
+  'ipc-value': () => ipcPeer('json', smallObject),
+  'ipc-value-advanced': () => ipcPeer('advanced', smallObject),
+  'channel-value-spin': () => channelValuePeer(CHANNEL_SPIN_MICROS),
 }
 
 if (!Object.hasOwn(peers, scenario)) throw new Error(`unknown scenario ${scenario}`)

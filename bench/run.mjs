@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 
-import { CHANNEL_SPIN_MICROS, benchDir, buildDir, floorBinary, median, rootDir } from './common.mjs'
+import { CHANNEL_SPIN_MICROS, OBJECT_SIZE, benchDir, buildDir, floorBinary, median, rootDir } from './common.mjs'
 import { renderChart, renderTables } from './report.mjs'
 import {
   perfAvailable,
@@ -44,6 +44,13 @@ const allRoundTripScenarios = [
   { id: 'channel', label: 'Channel, Node ↔ Node, 64 B, asleep', channel: true },
   { id: 'channel-spin', label: `Channel, Node ↔ Node, 64 B, spin ${CHANNEL_SPIN_MICROS} µs`, channel: true },
   { id: 'spin', label: 'C spin ping-pong in shared memory (floor)' },
+  { id: 'ipc-value', label: "child_process IPC, a small object (child.send and reply, 'json')" },
+  { id: 'ipc-value-advanced', label: "child_process IPC, a small object ('advanced')" },
+  {
+    id: 'channel-value-spin',
+    label: `Channel, a small object (sendValue and reply), spin ${CHANNEL_SPIN_MICROS} µs`,
+    channel: true,
+  },
 ]
 
 const allThroughputScenarios = [
@@ -64,6 +71,20 @@ const allThroughputScenarios = [
   { id: 'pipe-batched', label: "Node stdio 'pipe', framed, corked: a writev() per 64", sizes: [SMALL, LARGE] },
   { id: 'ipc', label: "Node child_process IPC, serialization 'advanced'", sizes: [SMALL] },
   { id: 'ring', label: 'C SPSC ring in a memfd, sleep-only doorbell (floor)', sizes: [SMALL, LARGE] },
+  {
+    id: 'channel-zero-copy',
+    label: 'Channel in place: tryReserve + commit → drain views',
+    sizes: [SMALL, LARGE],
+    channel: true,
+  },
+  {
+    id: 'channel-values',
+    label: 'Channel, small objects: trySendValue → tryRecvValue',
+    sizes: [OBJECT_SIZE],
+    channel: true,
+  },
+  { id: 'ipc-values', label: "child_process IPC 'advanced', small objects", sizes: [OBJECT_SIZE] },
+  { id: 'ipc-values-json', label: "child_process IPC 'json', small objects", sizes: [OBJECT_SIZE] },
 ]
 // Streaming scenarios counted under strace, as [id, size].
 const STRACED_STREAMS = [
@@ -319,6 +340,8 @@ const RATIOS = [
   ['Channel asleep / doorbell Node↔Node', 'channel', 'doorbell-node'],
   ['Channel asleep / stdio pipe', 'channel', 'pipe'],
   ['Channel with spin / C spin ping-pong', 'channel-spin', 'spin'],
+  ["IPC small-object round trip ('json') / Channel values with spin", 'ipc-value', 'channel-value-spin'],
+  ["IPC small-object round trip ('advanced') / Channel values with spin", 'ipc-value-advanced', 'channel-value-spin'],
 ]
 
 /**
@@ -452,6 +475,60 @@ function channelGoals({
   }))
 }
 
+/**
+ * Each goal of issue 17 (zero-copy and values), with what this run measured: `pass` when it meets
+ * the goal, `passes` when it reaches the issue's "passes at" figure; null when not measured.
+ */
+function zeroCopyGoals({ throughput: streams, ratios: roundTripRatios }) {
+  const rtt = (name) => roundTripRatios.find((ratio) => ratio.name === name)?.p50 ?? null
+  const list = [
+    [
+      '64 B msgs/s, drain views / C ring',
+      streamingRatio(streams, ['channel-zero-copy', 'ring'], SMALL, 'msgsPerSecond'),
+      1,
+      0.6,
+    ],
+    [
+      '64 KiB MB/s, tryReserve + drain / C ring',
+      streamingRatio(streams, ['channel-zero-copy', 'ring'], LARGE, 'mbPerSecond'),
+      1,
+      0.8,
+    ],
+    [
+      "small objects/s, sendValue → recvValue / IPC 'advanced'",
+      streamingRatio(streams, ['channel-values', 'ipc-values'], OBJECT_SIZE, 'msgsPerSecond'),
+      10,
+      5,
+    ],
+    [
+      "small objects/s, sendValue → recvValue / IPC 'json'",
+      streamingRatio(streams, ['channel-values', 'ipc-values-json'], OBJECT_SIZE, 'msgsPerSecond'),
+      10,
+      5,
+    ],
+    [
+      "small-object round trip p50, IPC child.send and reply ('json') / Channel with spin",
+      rtt("IPC small-object round trip ('json') / Channel values with spin"),
+      20,
+      10,
+    ],
+    [
+      "small-object round trip p50, IPC ('advanced') / Channel with spin",
+      rtt("IPC small-object round trip ('advanced') / Channel values with spin"),
+      20,
+      10,
+    ],
+  ]
+  return list.map(([goal, measured, target, passesAt]) => ({
+    goal,
+    measured,
+    target: `≥ ${target}`,
+    passesAt: `≥ ${passesAt}`,
+    pass: measured === null ? null : measured >= target,
+    passes: measured === null ? null : measured >= passesAt,
+  }))
+}
+
 build()
 const withChannel = await channelBuilt()
 const roundTripScenarios = allRoundTripScenarios.filter((scenario) => withChannel || !scenario.channel)
@@ -483,6 +560,7 @@ results.rendezvous = withChannel ? rendezvous() : null
 results.ratios = ratios(results)
 results.goals = doorbellGoals(results)
 results.channelGoals = channelGoals(results)
+results.zeroCopyGoals = zeroCopyGoals(results)
 results.seconds = Math.round((Date.now() - started) / 1000)
 results.machine.loadAverageAtEnd = loadavg()[0]
 

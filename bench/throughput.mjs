@@ -1,6 +1,7 @@
 // One-way streaming from this process to a guest that receives every message:
 //   node bench/throughput.mjs SCENARIO SIZE MILLISECONDS
-// SCENARIO is one of the keys of `senders`. This process sends SIZE-byte messages (each starting
+// SCENARIO is one of the keys of `senders`; SIZE is 0 for those that send a small object (issue 17)
+// instead of bytes. This process sends SIZE-byte messages (each starting
 // with its sequence number, u32 LE) for MILLISECONDS plus the guest's 200 ms warm-up, then an end
 // marker; the guest checks the order and counts. Prints the guest's {"messages","bytes","seconds",
 // "msgsPerSecond","mbPerSecond"} (after its warm-up) with the scenario and size.
@@ -10,7 +11,7 @@ import { once } from 'node:events'
 // A namespace import: a build without the Channel still runs the other scenarios.
 import * as shm from 'shm-doorbell'
 
-import { PIPE_END, Tally, countArg, exited, guestScript, report } from './common.mjs'
+import { OBJECT_SIZE, PIPE_END, Tally, countArg, exited, guestScript, report, smallObject } from './common.mjs'
 
 /** Messages sent between two looks at the clock. */
 const BATCH = 64
@@ -68,6 +69,71 @@ function channelSender(size, { rate = Infinity, receiverSpin = 0 } = {}) {
   }
 }
 
+/** child_process IPC with `serialization`, sending {@link smallObject} values. */
+function ipcValueSender(serialization) {
+  const child = fork(guestScript, ['ipcValueSink'], { serialization, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  return {
+    send(sequence) {
+      const value = smallObject(sequence)
+      // As for bytes: wait for every 256th message to be written, so the queue here stays short.
+      if ((sequence & 255) !== 255) child.send(value)
+      else return new Promise((resolve, reject) => child.send(value, (err) => (err ? reject(err) : resolve())))
+    },
+    end() {
+      child.send('end')
+    },
+    child,
+    exit: exited(child),
+  }
+}
+
+/** The Channel sending {@link smallObject} values: `trySendValue`, and `await sendValue` when full. */
+function channelValueSender() {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelValueSink'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return {
+    send(sequence) {
+      const value = smallObject(sequence)
+      if (!channel.trySendValue(value)) return channel.sendValue(value)
+    },
+    async end() {
+      await channel.sendValue(null)
+    },
+    child,
+    exit: exited(child).finally(() => channel.close()),
+  }
+}
+
+/**
+ * The Channel without a copy: the sender writes each message's sequence number into a view of the
+ * ring (`tryReserve`, `commit`), the receiver reads it from a view of the ring (`drain`).
+ */
+function channelZeroCopySender(size) {
+  const { child, channel } = shm.spawnChannel(process.execPath, [guestScript, 'channelDrainSink'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const fill = (view, sequence) => {
+    view[0] = sequence
+    view[1] = sequence >>> 8
+    view[2] = sequence >>> 16
+    view[3] = sequence >>> 24
+    channel.commit()
+  }
+  return {
+    send(sequence) {
+      const view = channel.tryReserve(size)
+      if (view !== undefined) fill(view, sequence)
+      else return channel.reserve(size).then((later) => fill(later, sequence))
+    },
+    async end() {
+      await channel.send(Buffer.alloc(0))
+    },
+    child,
+    exit: exited(child).finally(() => channel.close()),
+  }
+}
+
 /**
  * Each sender starts its guest and returns `{ child, send(sequence), end(), exit }` and, optionally,
  * `startBatch()` and `endBatch()` around each batch: `send` may return a promise when the sender
@@ -99,6 +165,14 @@ const senders = {
       exit: exited(child),
     }
   },
+  /** child_process IPC, `serialization: 'advanced'`, small objects (SIZE 0). */
+  'ipc-values': () => ipcValueSender('advanced'),
+  /** child_process IPC, `serialization: 'json'` (the default), small objects (SIZE 0). */
+  'ipc-values-json': () => ipcValueSender('json'),
+  /** The Channel's `trySendValue` and `tryRecvValue`, small objects (SIZE 0). */
+  'channel-values': () => channelValueSender(),
+  /** The Channel's `tryReserve` + `commit` and `drain`. */
+  'channel-zero-copy': (size) => channelZeroCopySender(size),
   /** shm-doorbell's Channel: one Buffer, copied into the ring by each send. */
   channel: (size) => channelSender(size),
   /**
@@ -114,7 +188,9 @@ const scenario = process.argv[2]
 if (!Object.hasOwn(senders, scenario)) throw new Error(`unknown scenario ${scenario}`)
 const size = countArg(3, 64)
 const milliseconds = countArg(4, 1000)
-if (size < 4) throw new RangeError('messages carry a 4-byte sequence number: SIZE must be at least 4')
+const values = ['ipc-values', 'ipc-values-json', 'channel-values'].includes(scenario)
+if (values !== (size === OBJECT_SIZE)) throw new RangeError('SIZE is 0 (a small object) for the value scenarios only')
+if (!values && size < 4) throw new RangeError('messages carry a 4-byte sequence number: SIZE must be at least 4')
 
 const sender = senders[scenario](size)
 // The clock starts when the guest is up: it prints a line once it listens.

@@ -2,6 +2,7 @@
 //!
 //!   rust-channel-peer echo --doorbell-fd N --region-fd M
 //!   rust-channel-peer stream COUNT SEED --doorbell-fd N --region-fd M
+//!   rust-channel-peer stream-in-place COUNT SEED --doorbell-fd N --region-fd M
 //!   rust-channel-peer host COUNT SEED CAPACITY COMMAND [ARGS...]
 //!   rust-channel-peer listen PATH COUNT SEED
 //!   rust-channel-peer connect PATH COUNT SEED
@@ -10,7 +11,9 @@
 //! runs the tests' stream workload (`__test__/fixtures/channel-stream.cjs`: message `seq` has
 //! `mix(seq ^ SEED) % (max + 1)` bytes, byte i is `((seq & 255) + i) * 131 + 7`, its first 4 bytes
 //! seq) both ways at once, checking every byte it receives, and prints
-//! `{"sent":COUNT,"sentChecksum":S,"received":COUNT,"receivedChecksum":R}`. `host` makes the
+//! `{"sent":COUNT,"sentChecksum":S,"received":COUNT,"receivedChecksum":R}`; `stream-in-place` does
+//! the same with `try_reserve` (a few bytes more than each message) and `commit` of its length, and
+//! `drain`, checking each message in place. `host` makes the
 //! channel, starts `COMMAND ARGS... --doorbell-fd 3 --region-fd 4` with the fds as its 3 and 4,
 //! runs `stream` against it and prints the same line. `listen` binds PATH with
 //! `shm_doorbell::rendezvous`, prints `listening`, and runs `stream` as the host of the first channel
@@ -36,9 +39,9 @@ fn main() -> Result<(), Box<dyn Error>> {
   runtime.block_on(async {
     match args.first().map(String::as_str) {
       Some("echo") => echo(&mut guest(&args)?).await,
-      Some("stream") => {
+      Some(mode @ ("stream" | "stream-in-place")) => {
         let (count, seed) = (args[1].parse()?, args[2].parse()?);
-        stream(&mut guest(&args)?, count, seed).await
+        stream(&mut guest(&args)?, count, seed, mode == "stream-in-place").await
       }
       Some("host") => host(&args[1..]).await,
       Some("listen") => {
@@ -46,11 +49,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("listening");
         let mut channel = listener.accept().await?.channel(4096)?;
         drop(listener);
-        stream(&mut channel, args[2].parse()?, args[3].parse()?).await
+        stream(&mut channel, args[2].parse()?, args[3].parse()?, false).await
       }
       Some("connect") => {
         let mut channel = rendezvous::connect_channel(&args[1]).await?;
-        stream(&mut channel, args[2].parse()?, args[3].parse()?).await
+        stream(&mut channel, args[2].parse()?, args[3].parse()?, false).await
       }
       other => Err(format!("unknown mode {other:?}").into()),
     }
@@ -107,33 +110,67 @@ fn checksum(sum: u32, length: usize) -> u32 {
   sum.wrapping_mul(31).wrapping_add(length as u32)
 }
 
-/// Sends and receives `count` messages each way at once, one loop doing whichever can go on.
-async fn stream(channel: &mut Channel, count: u32, seed: u32) -> Result<(), Box<dyn Error>> {
+/// Sends and receives `count` messages each way at once, one loop doing whichever can go on; with
+/// `in_place`, through `try_reserve`/`commit` and `drain` instead of `try_send` and `try_recv`.
+async fn stream(
+  channel: &mut Channel,
+  count: u32,
+  seed: u32,
+  in_place: bool,
+) -> Result<(), Box<dyn Error>> {
   let max = channel.max_message_size();
   let (mut sent, mut received) = (0u32, 0u32);
   let (mut sent_sum, mut received_sum) = (0u32, 0u32);
   let mut next = message(0, seed, max);
   while sent < count || received < count {
     let mut progress = false;
-    while sent < count && channel.try_send(&next)? {
+    while sent < count {
+      if in_place {
+        let reserved = (next.len() + (sent % 24) as usize).min(max);
+        let Some(view) = channel.try_reserve(reserved)? else {
+          break;
+        };
+        view[..next.len()].copy_from_slice(&next);
+        channel.commit(next.len())?;
+      } else if !channel.try_send(&next)? {
+        break;
+      }
       sent_sum = checksum(sent_sum, next.len());
       sent += 1;
       next = message(sent, seed, max);
       progress = true;
     }
     while received < count {
-      let Some(got) = channel.try_recv()? else {
-        break;
+      let mut wrong = None;
+      let taken = if in_place {
+        channel.drain((count - received) as usize, |got| {
+          if wrong.is_none() && got != message(received, seed, max).as_slice() {
+            wrong = Some(received);
+          }
+          received_sum = checksum(received_sum, got.len());
+          received += 1;
+        })?
+      } else {
+        let Some(got) = channel.try_recv()? else {
+          break;
+        };
+        if got != message(received, seed, max) {
+          wrong = Some(received);
+        }
+        received_sum = checksum(received_sum, got.len());
+        received += 1;
+        1
       };
-      if got != message(received, seed, max) {
-        return Err(format!("message {received}: wrong length or bytes").into());
+      if let Some(seq) = wrong {
+        return Err(format!("message {seq}: wrong length or bytes").into());
       }
-      received_sum = checksum(received_sum, got.len());
-      received += 1;
+      if taken == 0 {
+        break;
+      }
       progress = true;
     }
     if !progress {
-      let room = (sent < count).then_some(next.len());
+      let room = (sent < count).then_some(next.len() + 24);
       channel.wait_ready(received < count, room).await?;
     }
   }
@@ -171,7 +208,7 @@ async fn host(args: &[String]) -> Result<(), Box<dyn Error>> {
   let mut child = child.spawn()?;
   drop(doorbell);
   drop(handle.region);
-  let result = stream(&mut channel, count.parse()?, seed.parse()?).await;
+  let result = stream(&mut channel, count.parse()?, seed.parse()?, false).await;
   drop(channel);
   let status = child.wait()?;
   result?;

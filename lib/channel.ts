@@ -28,7 +28,7 @@ import {
   maxMessageSize,
   regionSize,
 } from './channel/layout'
-import { Consumer, Producer } from './channel/ring'
+import { Consumer, Producer, type Visit } from './channel/ring'
 import { Waiting, spinMicroseconds } from './channel/waiting'
 import {
   type ChannelConnectOptions,
@@ -37,6 +37,7 @@ import {
   connectChannel,
   listenChannel,
 } from './rendezvous'
+import { ValueReader, ValueWriter } from './values'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
 export interface ChannelOptions {
@@ -73,17 +74,21 @@ export interface ChannelMemory {
   close(): void
 }
 
+/** A waiting `recv` (`kind` 'message'), `recvValue` ('value') or `readable` ('readable'). */
 interface Receiver {
-  resolve(message: Buffer): void
+  kind: 'message' | 'value' | 'readable'
+  resolve(message: unknown): void
   reject(err: unknown): void
   signal?: AbortSignal
   onAbort?: () => void
 }
 
+/** A waiting `send` or `sendValue` (`reserve` false), or `reserve` (true: `message` is unused). */
 interface Sender {
   message: Uint8Array | string
   length: number
-  resolve(): void
+  reserve: boolean
+  resolve(view?: Uint8Array): void
   reject(err: unknown): void
   signal?: AbortSignal
   onAbort?: () => void
@@ -125,6 +130,14 @@ export class Channel {
   #corrupt: CodedError | undefined
   readonly #receivers: Receiver[] = []
   readonly #senders: Sender[] = []
+  /** Whether a `drain` is calling its function: receiving is refused meanwhile (r[drain.view]). */
+  #draining = false
+  #writer: ValueWriter | undefined
+  #reader: ValueReader | undefined
+  /** What the last {@link #takeValue} read: the value, or the error of a message that is none. */
+  #taken: unknown
+  #takenError: unknown
+  readonly #stopped = (): boolean => this.#closed || this.#corrupt !== undefined
 
   static {
     construct = (memory, doorbell, host, spin) => new Channel(constructing, memory, doorbell, host, spin)
@@ -224,10 +237,29 @@ export class Channel {
   /** The checks of a message to send, in the order both send calls make them; its length in bytes. */
   #checkSend(message: Uint8Array | string): number {
     const length = messageLength(message)
-    this.#check()
+    this.#checkSending()
     if (length > this.maxMessageSize) throw outOfRange('message.length', `<= ${this.maxMessageSize}`, length)
     if (this.#peerDead) throw peerDeadError(this.#fd)
     return length
+  }
+
+  /** The checks of every way to send: the channel, and no open reservation (r[reserve.open]). */
+  #checkSending(): void {
+    this.#check()
+    if (this.#producer.reserved >= 0) {
+      throw codedError(
+        new Error('A reservation is open: commit() or abort() it before sending anything else'),
+        'ERR_CHANNEL_RESERVATION_OPEN',
+      )
+    }
+  }
+
+  /** The checks of every way to receive: the channel, and not from inside a drain's function (r[drain.view]). */
+  #checkReceiving(): void {
+    this.#check()
+    if (this.#draining) {
+      throw codedError(new Error('Cannot receive inside the function of drain()'), 'ERR_CHANNEL_DRAINING')
+    }
   }
 
   /**
@@ -248,7 +280,7 @@ export class Channel {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#senders.length === 0 && this.#producer.write(message, length)) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
-        const sender: Sender = { message, length, resolve, reject, signal }
+        const sender: Sender = { message, length, reserve: false, resolve: () => resolve(), reject, signal }
         this.#enqueue(this.#senders, sender)
       })
     } catch (err) {
@@ -258,7 +290,7 @@ export class Channel {
 
   /** The next message, or undefined if there is none yet. Throws `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent has been received. */
   tryRecv(): Buffer | undefined {
-    this.#check()
+    this.#checkReceiving()
     const message = this.#consumer.read()
     if (message === undefined && this.#peerDead) throw peerDeadError(this.#fd)
     return message
@@ -268,7 +300,7 @@ export class Channel {
   recv(options?: ChannelWaitOptions): Promise<Buffer> {
     try {
       const signal = signalOption(options)
-      this.#check()
+      this.#checkReceiving()
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
       if (this.#receivers.length === 0) {
         const message = this.#consumer.read()
@@ -276,10 +308,262 @@ export class Channel {
         if (this.#peerDead) throw peerDeadError(this.#fd)
       }
       return new Promise<Buffer>((resolve, reject) => {
-        this.#enqueue(this.#receivers, { resolve, reject, signal })
+        this.#enqueue(this.#receivers, {
+          kind: 'message',
+          resolve: resolve as (message: unknown) => void,
+          reject,
+          signal,
+        })
       })
     } catch (err) {
       return Promise.reject(err)
+    }
+  }
+
+  /**
+   * A view of `length` bytes of free space in the outgoing ring, to write a message into in place,
+   * or undefined if the ring has no room for it (or earlier `send()` calls still wait for room).
+   * Then `commit()` sends it, or `abort()` drops it; until then the peer sees nothing of it and
+   * nothing else can be sent (`ERR_CHANNEL_RESERVATION_OPEN`). The view is valid until then.
+   * r[reserve.open]
+   */
+  tryReserve(length: number): Uint8Array | undefined {
+    this.#checkReserve(length)
+    if (this.#senders.length > 0) return undefined
+    return this.#producer.reserve(length)
+  }
+
+  /** The view of {@link tryReserve}, waiting for room; rejects as it throws, and with `ABORT_ERR`. */
+  reserve(length: number, options?: ChannelWaitOptions): Promise<Uint8Array> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReserve(length)
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      const view = this.#senders.length === 0 ? this.#producer.reserve(length) : undefined
+      if (view !== undefined) return Promise.resolve(view)
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const sender: Sender = {
+          message: '',
+          length,
+          reserve: true,
+          resolve: resolve as (view?: Uint8Array) => void,
+          reject,
+          signal,
+        }
+        this.#enqueue(this.#senders, sender)
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends the first `length` bytes (default: all) of the open reservation as one message:
+   * r[reserve.commit]. `ERR_CHANNEL_NO_RESERVATION` without one, `ERR_OUT_OF_RANGE` (and nothing
+   * sent, the reservation still open) for more than was reserved.
+   */
+  commit(length?: number): void {
+    // The header was checked when the reservation opened (r[layout.magic-checked]: once per send).
+    if (this.#closed) throw closedError('channel', this.#fd)
+    if (this.#corrupt) throw this.#corrupt
+    const reserved = this.#openReservation()
+    if (length === undefined) length = reserved
+    else if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length)
+    else if (!(Number.isInteger(length) && length >= 0 && length <= reserved)) {
+      throw outOfRange('length', `an integer >= 0 && <= ${reserved} (the bytes reserved)`, length)
+    }
+    if (this.#peerDead) {
+      this.#producer.abort()
+      throw peerDeadError(this.#fd)
+    }
+    this.#producer.commit(length)
+    if (this.#senders.length > 0) this.#pump()
+  }
+
+  /** Drops the open reservation: the peer sees nothing of it (r[reserve.abort]). `ERR_CHANNEL_NO_RESERVATION` without one. */
+  abort(): void {
+    if (this.#closed) throw closedError('channel', this.#fd)
+    this.#openReservation()
+    this.#producer.abort()
+    if (this.#senders.length > 0) this.#pump()
+  }
+
+  /**
+   * Calls `fn(view)` for each message already received, in order, up to `max` of them, and returns
+   * how many it took. The view is of the ring (or of a batch that `tryRecv` copied out), and valid
+   * only during the call: copy what must outlive it. `fn` may send, but not receive
+   * (`ERR_CHANNEL_DRAINING`). If `fn` throws, the drain stops and rethrows: the messages before
+   * it are taken, that one and the rest stay. Throws `ERR_DOORBELL_PEER_DEAD` once the peer is gone
+   * and every message it sent has been taken. r[drain.view]
+   */
+  drain(fn: (view: Uint8Array) => void, max = Infinity): number {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
+    if (typeof max !== 'number') throw invalidArgType('max', 'of type number', max)
+    if (!(max >= 0 && (Number.isInteger(max) || max === Infinity))) throw outOfRange('max', 'an integer >= 0', max)
+    this.#checkReceiving()
+    const taken = this.#take(max, (bytes, start, length) =>
+      fn(new Uint8Array(bytes.buffer, bytes.byteOffset + start, length)),
+    )
+    if (taken === 0 && max > 0 && this.#peerDead && !this.#consumer.hasMessage()) throw peerDeadError(this.#fd)
+    return taken
+  }
+
+  /**
+   * Resolves once a message is there to take (`drain` takes at least one, `tryRecv` returns one);
+   * rejects with `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent is taken,
+   * and as `recv` does.
+   */
+  readable(options?: ChannelWaitOptions): Promise<void> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReceiving()
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#receivers.length === 0) {
+        if (this.#consumer.hasMessage()) return Promise.resolve()
+        if (this.#peerDead) throw peerDeadError(this.#fd)
+      }
+      return new Promise<void>((resolve, reject) => {
+        this.#enqueue(this.#receivers, { kind: 'readable', resolve, reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends `value` in the format of `v8.serialize` (as child_process's `'advanced'` serialization
+   * does) if the ring has room; false, with nothing sent, if not. A value it cannot serialize
+   * throws `ERR_INVALID_ARG_VALUE`, one larger than {@link maxMessageSize} `ERR_OUT_OF_RANGE`; nothing is sent.
+   */
+  trySendValue(value: unknown): boolean {
+    const length = this.#serialize(value)
+    if (this.#senders.length > 0) return false
+    return this.#producer.write(this.#writer!.bytes, length)
+  }
+
+  /** Sends `value` as {@link trySendValue}, waiting for room; the value is serialized at once. */
+  sendValue(value: unknown, options?: ChannelWaitOptions): Promise<void> {
+    try {
+      const signal = signalOption(options)
+      const length = this.#serialize(value)
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#senders.length === 0 && this.#producer.write(this.#writer!.bytes, length)) return Promise.resolve()
+      const message = Buffer.from(this.#writer!.bytes.subarray(0, length))
+      return new Promise<void>((resolve, reject) => {
+        this.#enqueue(this.#senders, { message, length, reserve: false, resolve: () => resolve(), reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * The next value, as `{ value }` (as `receiveMessageOnPort` returns), or undefined if there is
+   * none yet. A message that is not a value is taken and throws `ERR_CHANNEL_BAD_VALUE`. Throws
+   * `ERR_DOORBELL_PEER_DEAD` once the peer is gone and every message it sent has been received.
+   */
+  tryRecvValue(): { value: unknown } | undefined {
+    this.#checkReceiving()
+    if (this.#takeValue()) return { value: this.#takenValue() }
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    return undefined
+  }
+
+  /** The next value, waiting for one; rejects as {@link tryRecvValue} throws, and with `ABORT_ERR`. */
+  recvValue(options?: ChannelWaitOptions): Promise<unknown> {
+    try {
+      const signal = signalOption(options)
+      this.#checkReceiving()
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
+      if (this.#receivers.length === 0) {
+        if (this.#takeValue()) return Promise.resolve(this.#takenValue())
+        if (this.#peerDead) throw peerDeadError(this.#fd)
+      }
+      return new Promise<unknown>((resolve, reject) => {
+        this.#enqueue(this.#receivers, { kind: 'value', resolve, reject, signal })
+      })
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Yields each value; ends once the peer is gone and its messages are all received, or on close. */
+  async *values(): AsyncGenerator<unknown, void, undefined> {
+    for (;;) {
+      let value: unknown
+      try {
+        value = await this.recvValue()
+      } catch (err) {
+        if (endsIteration(err)) return
+        throw err
+      }
+      yield value
+    }
+  }
+
+  #checkReserve(length: number): void {
+    if (typeof length !== 'number') throw invalidArgType('length', 'of type number', length)
+    if (!(Number.isInteger(length) && length >= 0 && length <= this.maxMessageSize)) {
+      throw outOfRange('length', `an integer >= 0 && <= ${this.maxMessageSize}`, length)
+    }
+    this.#checkSending()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+  }
+
+  /** The open reservation's length; `ERR_CHANNEL_NO_RESERVATION` if there is none. */
+  #openReservation(): number {
+    if (this.#producer.reserved < 0) {
+      throw codedError(
+        new Error('No reservation is open: tryReserve() or reserve() first'),
+        'ERR_CHANNEL_NO_RESERVATION',
+      )
+    }
+    return this.#producer.reserved
+  }
+
+  /** Serializes `value` for a send, after the checks of every send; its length in the writer's bytes. */
+  #serialize(value: unknown): number {
+    this.#checkSending()
+    if (this.#peerDead) throw peerDeadError(this.#fd)
+    this.#writer ??= new ValueWriter()
+    const length = this.#writer.write(value)
+    if (length > this.maxMessageSize)
+      throw outOfRange('the serialized value', `<= ${this.maxMessageSize} bytes`, length)
+    return length
+  }
+
+  /** Takes one message as a value into #taken (or its error into #takenError); false if there is none. */
+  #takeValue(): boolean {
+    this.#reader ??= new ValueReader()
+    return this.#take(1, this.#readValue) === 1
+  }
+
+  readonly #readValue = (bytes: Buffer, start: number, length: number): void => {
+    try {
+      this.#taken = this.#reader!.read(bytes, start, start + length)
+      this.#takenError = undefined
+    } catch (err) {
+      this.#taken = undefined
+      this.#takenError = err
+    }
+  }
+
+  /** The value {@link #takeValue} took, or throws its error. */
+  #takenValue(): unknown {
+    const value = this.#taken
+    const err = this.#takenError
+    this.#taken = this.#takenError = undefined
+    if (err !== undefined) throw err
+    return value
+  }
+
+  /** Calls `visit` for up to `max` messages (Consumer.take), refusing receives meanwhile (r[drain.view]). */
+  #take(max: number, visit: Visit): number {
+    this.#draining = true
+    try {
+      return this.#consumer.take(max, visit, this.#stopped)
+    } finally {
+      this.#draining = false
     }
   }
 
@@ -303,22 +587,42 @@ export class Channel {
   #ready(): boolean {
     if (this.#receivers.length > 0 && this.#consumer.hasMessage()) return true
     const sender = this.#senders[0]
-    return sender !== undefined && this.#producer.hasRoom(sender.length)
+    return sender !== undefined && this.#producer.reserved < 0 && this.#producer.hasRoom(sender.length)
   }
 
   /** Serves waiting calls in order from what the rings hold, then sleeps if some still wait. */
   #pump(): void {
     if (this.#closed || this.#corrupt) return
     try {
-      while (this.#receivers.length > 0) {
-        const message = this.#consumer.read()
-        if (message === undefined) break
-        settle(this.#receivers.shift()!).resolve(message)
+      while (this.#receivers.length > 0 && !this.#draining) {
+        const { kind } = this.#receivers[0]!
+        if (kind === 'readable') {
+          if (!this.#consumer.hasMessage()) break
+          settle(this.#receivers.shift()!).resolve(undefined)
+        } else if (kind === 'value') {
+          if (!this.#takeValue()) break
+          const receiver = settle(this.#receivers.shift()!)
+          try {
+            receiver.resolve(this.#takenValue())
+          } catch (err) {
+            receiver.reject(err)
+          }
+        } else {
+          const message = this.#consumer.read()
+          if (message === undefined) break
+          settle(this.#receivers.shift()!).resolve(message)
+        }
       }
-      while (this.#senders.length > 0 && !this.#peerDead) {
-        const sender = this.#senders[0]
-        if (!this.#producer.write(sender.message, sender.length)) break
-        settle(this.#senders.shift()!).resolve()
+      while (this.#senders.length > 0 && !this.#peerDead && this.#producer.reserved < 0) {
+        const sender = this.#senders[0]!
+        if (sender.reserve) {
+          const view = this.#producer.reserve(sender.length)
+          if (view === undefined) break
+          settle(this.#senders.shift()!).resolve(view)
+        } else {
+          if (!this.#producer.write(sender.message, sender.length)) break
+          settle(this.#senders.shift()!).resolve()
+        }
       }
     } catch {
       return // #fail has rejected every waiter
@@ -328,7 +632,8 @@ export class Channel {
   }
 
   #sleep(): void {
-    this.#waiting.sleep(this.#receivers.length > 0, this.#senders.length > 0)
+    // Senders queued behind an open reservation wait for its commit() or abort(), not for room.
+    this.#waiting.sleep(this.#receivers.length > 0, this.#senders.length > 0 && this.#producer.reserved < 0)
   }
 
   #rejectAll(err: unknown): void {
@@ -383,13 +688,18 @@ export class Channel {
       try {
         message = await this.recv()
       } catch (err) {
-        const code = (err as Partial<CodedError>).code
-        if (code === 'ERR_DOORBELL_CLOSED' || code === 'ERR_DOORBELL_PEER_DEAD') return
+        if (endsIteration(err)) return
         throw err
       }
       yield message
     }
   }
+}
+
+/** Whether `err` ends an iteration of messages or values: the channel closed, or the peer gone. */
+function endsIteration(err: unknown): boolean {
+  const code = (err as Partial<CodedError>).code
+  return code === 'ERR_DOORBELL_CLOSED' || code === 'ERR_DOORBELL_PEER_DEAD'
 }
 
 /** Removes a waiter's abort listener, and gives the waiter back to be settled. */

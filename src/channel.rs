@@ -141,30 +141,107 @@ impl Channel {
     Ok(())
   }
 
-  /// Writes `message` if the ring has room: `Ok(false)`, with nothing written, if not. Fails with
-  /// `InvalidInput` for a message over [`max_message_size`](Self::max_message_size), with the
-  /// doorbell's peer-gone error once the peer is gone, and with [`corrupt`]'s.
-  pub fn try_send(&mut self, message: &[u8]) -> io::Result<bool> {
+  /// The checks of every way to send a message of `length` bytes: the channel, no open
+  /// reservation (r[reserve.open]), the length, the peer.
+  fn check_send(&mut self, length: usize) -> io::Result<()> {
     self.check()?;
-    if message.len() > self.max_message_size() {
+    if self.producer.reserved().is_some() {
       return Err(io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!(
-          "message of {} bytes over {}",
-          message.len(),
-          self.max_message_size()
-        ),
+        "ERR_CHANNEL_RESERVATION_OPEN: a reservation is open: commit or abort it before sending anything else",
+      ));
+    }
+    if length > self.max_message_size() {
+      return Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("message of {length} bytes over {}", self.max_message_size()),
       ));
     }
     if self.peer_dead {
       return Err(peer_gone());
     }
+    Ok(())
+  }
+
+  /// Writes `message` if the ring has room: `Ok(false)`, with nothing written, if not. Fails with
+  /// `InvalidInput` for a message over [`max_message_size`](Self::max_message_size) or while a
+  /// reservation is open, with the doorbell's peer-gone error once the peer is gone, and with
+  /// [`corrupt`]'s.
+  pub fn try_send(&mut self, message: &[u8]) -> io::Result<bool> {
+    self.check_send(message.len())?;
     match self.producer.write(&self.region, message) {
       Ok(true) => {
         self.notify(self.peer_data_flag);
         Ok(true)
       }
       Ok(false) => Ok(false),
+      Err(what) => Err(self.fail(what)),
+    }
+  }
+
+  /// The `length` bytes of free space in the outgoing ring where a message goes, to write it in
+  /// place, or `None` if the ring has no room for it; then [`commit`](Self::commit) sends it or
+  /// [`abort`](Self::abort) drops it. Until then the peer sees nothing of it and nothing else can be
+  /// sent. Fails as [`try_send`](Self::try_send) does. r[reserve.open]
+  pub fn try_reserve(&mut self, length: usize) -> io::Result<Option<&mut [u8]>> {
+    self.check_send(length)?;
+    let body = match self.producer.reserve(&self.region, length as u32) {
+      Ok(Some(body)) => body,
+      Ok(None) => return Ok(None),
+      Err(what) => return Err(self.fail(what)),
+    };
+    // SAFETY: body + length <= the outgoing ring's data (the producer placed the frame in it); the
+    // consumer reads none of it before the commit's release store of `tail`, and the borrow of
+    // `self` keeps a second reservation or a send from writing there meanwhile.
+    Ok(Some(unsafe {
+      std::slice::from_raw_parts_mut(self.region.as_ptr().add(body), length)
+    }))
+  }
+
+  /// Sends the first `length` bytes of the open reservation as one message (r[reserve.commit]).
+  /// `InvalidInput` (and nothing sent, the reservation still open) without a reservation or for
+  /// more than was reserved; the peer-gone error, the reservation dropped, once the peer is gone.
+  pub fn commit(&mut self, length: usize) -> io::Result<()> {
+    self.check()?;
+    let reserved = self.producer.reserved().ok_or_else(no_reservation)? as usize;
+    if length > reserved {
+      return Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("commit of {length} bytes, {reserved} reserved"),
+      ));
+    }
+    if self.peer_dead {
+      self.producer.abort();
+      return Err(peer_gone());
+    }
+    self.producer.commit(&self.region, length as u32);
+    self.notify(self.peer_data_flag);
+    Ok(())
+  }
+
+  /// Drops the open reservation: the peer sees nothing of it (r[reserve.abort]). `InvalidInput`
+  /// without one.
+  pub fn abort(&mut self) -> io::Result<()> {
+    self.producer.reserved().ok_or_else(no_reservation)?;
+    self.producer.abort();
+    Ok(())
+  }
+
+  /// Calls `visit` with each message already in the incoming ring, in place and in order, up to
+  /// `max` of them, and returns how many it took; the bytes go back to the peer after the calls
+  /// (r[drain.view]). The peer-gone error once the peer is gone and every message it sent has been
+  /// taken, and [`corrupt`]'s.
+  pub fn drain(&mut self, max: usize, mut visit: impl FnMut(&[u8])) -> io::Result<usize> {
+    self.check()?;
+    let size = self.max_message_size();
+    match self.consumer.take(&self.region, size, max, &mut visit) {
+      Ok(0) if max > 0 && self.peer_dead => Err(peer_gone()),
+      Ok(taken) => {
+        if taken > 0 {
+          self.notify(self.peer_room_flag);
+        }
+        Ok(taken)
+      }
       Err(what) => Err(self.fail(what)),
     }
   }
@@ -261,6 +338,14 @@ impl Channel {
       self.wait_ready(true, None).await?;
     }
   }
+}
+
+/// The error of a commit or abort without a reservation.
+fn no_reservation() -> io::Error {
+  io::Error::new(
+    io::ErrorKind::InvalidInput,
+    "ERR_CHANNEL_NO_RESERVATION: no reservation is open",
+  )
 }
 
 #[cfg(test)]

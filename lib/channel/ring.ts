@@ -22,6 +22,11 @@ const STAGE_SPAN = 16 * 1024
 const POOL_SIZE = 64 * 1024
 /** Larger messages are read ahead (#readAhead): whole frames, up to this many bytes of ring per store of `head`. */
 const READ_AHEAD = 512 * 1024
+/** {@link Consumer.take} gives the ring's bytes back to the producer at least every this many bytes. */
+const TAKE_RELEASE = 64 * 1024
+
+/** What {@link Consumer.take} calls for each message: its `length` bytes are `bytes[start, start + length)`. */
+export type Visit = (bytes: Buffer, start: number, length: number) => void
 
 /** Marks the channel corrupt and throws: r[corrupt]. */
 export type Fail = (err: CodedError) => never
@@ -37,6 +42,7 @@ function checkedIndices(place: RingPlace): { tail: number; head: number } {
 /** The producer's side of a ring: writes frames, and stores `tail` (r[ring.own]). */
 export class Producer {
   readonly #words: Uint32Array
+  readonly #buffer: ArrayBuffer
   readonly #bytes: Buffer
   readonly #capacity: number
   readonly #mask: number
@@ -48,11 +54,15 @@ export class Producer {
   // r[ring.own]: the index this side writes, never read back; and the last value of the peer's.
   #tail: number
   #head: number
+  /** The open reservation (r[reserve.open]): its length, -1 if none, and the bytes its frame takes with any padding. */
+  #reserved = -1
+  #reservedNeeded = 0
 
   /** Throws `ERR_CHANNEL_CORRUPT` if the ring's indices fail r[ring.check]. */
   constructor(place: RingPlace, published: () => void, fail: Fail) {
     const { tail, head } = checkedIndices(place)
     this.#words = place.words
+    this.#buffer = place.buffer
     this.#bytes = Buffer.from(place.buffer, place.data, place.capacity)
     this.#capacity = place.capacity
     this.#mask = place.capacity - 1
@@ -67,31 +77,13 @@ export class Producer {
 
   /** Writes one message of `length` bytes (a string goes as UTF-8) if it fits: r[ring.wrap], r[ring.commit]. */
   write(message: Uint8Array | string, length: number): boolean {
-    const capacity = this.#capacity
-    const tail = this.#tail
-    const frame = frameSize(length)
-    let pos = tail & this.#mask
-    const gap = capacity - pos
-    const needed = gap < frame ? gap + frame : frame
-    if (((tail - this.#head) >>> 0) + needed > capacity) {
-      this.#loadHead()
-      if (((tail - this.#head) >>> 0) + needed > capacity) return false
-    }
-    const words = this.#words
-    if (gap < frame) {
-      const at = (this.#data + pos) >> 2
-      words[at] = gap - FRAME_HEADER
-      words[at + 1] = KIND_PADDING
-      pos = 0
-    }
-    const at = this.#data + pos
-    words[at >> 2] = length
-    words[(at >> 2) + 1] = KIND_MESSAGE
+    const needed = this.#room(length)
+    if (needed < 0) return false
+    const pos = this.#frameAt(needed, length)
     if (typeof message === 'string') this.#bytes.write(message, pos + FRAME_HEADER, length, 'utf8')
-    else this.#bytes.set(message, pos + FRAME_HEADER)
-    this.#tail = (tail + needed) >>> 0
-    Atomics.store(words, this.#tailWord, this.#tail)
-    this.#published()
+    else if (message.length === length) this.#bytes.set(message, pos + FRAME_HEADER)
+    else this.#bytes.set(message.subarray(0, length), pos + FRAME_HEADER)
+    this.#publish(needed)
     return true
   }
 
@@ -101,6 +93,86 @@ export class Producer {
     const gap = this.#capacity - (this.#tail & this.#mask)
     this.#loadHead()
     return ((this.#tail - this.#head) >>> 0) + (gap < frame ? gap + frame : frame) <= this.#capacity
+  }
+
+  /** The open reservation's length in bytes, -1 if there is none. */
+  get reserved(): number {
+    return this.#reserved
+  }
+
+  /**
+   * Opens a reservation of `length` bytes if the ring has room for its frame, where r[ring.wrap]
+   * puts it, and returns a view of its body; writes nothing the consumer can see (r[reserve.open]).
+   */
+  reserve(length: number): Uint8Array | undefined {
+    const needed = this.#room(length)
+    if (needed < 0) return undefined
+    this.#reserved = length
+    this.#reservedNeeded = needed
+    const pos = needed > frameSize(length) ? 0 : this.#tail & this.#mask
+    return new Uint8Array(this.#buffer, this.#data + pos + FRAME_HEADER, length)
+  }
+
+  /**
+   * Publishes the first `length` bytes (at most those reserved, which the caller checks) of the open
+   * reservation as a message, in the place it was reserved: r[reserve.commit].
+   */
+  commit(length: number): void {
+    const reserved = this.#reserved
+    // A reservation that wrapped stays at 0 with its padding, even if its message would fit now.
+    const gap = this.#reservedNeeded - frameSize(reserved)
+    this.#reserved = -1
+    this.#frameAt(gap + frameSize(length), length)
+    this.#publish(gap + frameSize(length))
+  }
+
+  /** Drops the open reservation; nothing of it was ever visible (r[reserve.abort]). */
+  abort(): void {
+    this.#reserved = -1
+  }
+
+  /**
+   * The bytes that a frame of `length` message bytes takes at the tail, padding included
+   * (r[ring.wrap]), if the ring has room for them now; -1 if not.
+   */
+  #room(length: number): number {
+    const capacity = this.#capacity
+    const tail = this.#tail
+    const frame = frameSize(length)
+    const gap = capacity - (tail & this.#mask)
+    const needed = gap < frame ? gap + frame : frame
+    if (((tail - this.#head) >>> 0) + needed > capacity) {
+      this.#loadHead()
+      if (((tail - this.#head) >>> 0) + needed > capacity) return -1
+    }
+    return needed
+  }
+
+  /**
+   * Writes the headers of a frame of `length` bytes that takes `needed` bytes at the tail: a padding
+   * frame first when `needed` is more than the frame (r[ring.wrap]). Returns the frame's position.
+   */
+  #frameAt(needed: number, length: number): number {
+    const words = this.#words
+    let pos = this.#tail & this.#mask
+    const padding = needed - frameSize(length)
+    if (padding > 0) {
+      const at = (this.#data + pos) >> 2
+      words[at] = padding - FRAME_HEADER
+      words[at + 1] = KIND_PADDING
+      pos = 0
+    }
+    const at = (this.#data + pos) >> 2
+    words[at] = length
+    words[at + 1] = KIND_MESSAGE
+    return pos
+  }
+
+  /** Moves the tail past `bytes` of frames written: r[ring.commit]. */
+  #publish(bytes: number): void {
+    this.#tail = (this.#tail + bytes) >>> 0
+    Atomics.store(this.#words, this.#tailWord, this.#tail)
+    this.#published()
   }
 
   /** r[ring.room], r[ring.check]: the consumer's head, checked. */
@@ -118,6 +190,8 @@ export class Producer {
 export class Consumer {
   readonly #words: Uint32Array
   readonly #buffer: ArrayBuffer
+  /** The ring's data area. */
+  readonly #bytes: Buffer
   readonly #capacity: number
   readonly #mask: number
   readonly #maxMessageSize: number
@@ -133,6 +207,7 @@ export class Consumer {
   // Messages taken from the ring in a batch, not yet returned: #stage.
   #pool = new ArrayBuffer(0)
   #poolBytes = new Uint8Array(0)
+  #poolBuffer = Buffer.alloc(0)
   #poolWords = new Uint32Array(0)
   #poolUsed = 0
   #stageRead = 0
@@ -146,6 +221,7 @@ export class Consumer {
     const { head } = checkedIndices(place)
     this.#words = place.words
     this.#buffer = place.buffer
+    this.#bytes = Buffer.from(place.buffer, place.data, place.capacity)
     this.#capacity = place.capacity
     this.#mask = place.capacity - 1
     this.#maxMessageSize = maxMessageSize(place.capacity)
@@ -161,6 +237,80 @@ export class Consumer {
   /** Whether a message can be read now: one taken in a batch, or a frame in the ring. */
   hasMessage(): boolean {
     return this.#stageRead < this.#stageEnd || this.#aheadRead < this.#ahead.length || this.#used() > 0
+  }
+
+  /**
+   * Calls `visit` for up to `max` messages, in order, and returns how many it took: first those
+   * already copied out in a batch (#stage, #readAhead), then those in the ring, each checked as
+   * {@link read} checks it (r[ring.consume]) and visited in place (r[drain.view]). The ring's bytes
+   * go back to the producer only after their visit, in one store of `head` per TAKE_RELEASE bytes
+   * and one at the end. If `visit` throws, its message and the rest stay. `stopped()` is asked after
+   * each visit, which may have closed the channel.
+   */
+  take(max: number, visit: Visit, stopped: () => boolean): number {
+    let taken = 0
+    while (taken < max && this.#stageRead < this.#stageEnd) {
+      const at = this.#stageRead
+      const length = this.#poolWords[at >> 2]!
+      visit(this.#poolBuffer, at + FRAME_HEADER, length)
+      this.#stageRead = at + frameSize(length)
+      taken++
+    }
+    while (taken < max && this.#aheadRead < this.#ahead.length) {
+      const message = this.#ahead[this.#aheadRead]!
+      visit(message, 0, message.length)
+      this.#nextAhead()
+      taken++
+    }
+    return taken < max ? taken + this.#takeInPlace(max - taken, visit, stopped) : taken
+  }
+
+  #takeInPlace(max: number, visit: Visit, stopped: () => boolean): number {
+    const capacity = this.#capacity
+    const words = this.#words
+    const wordsAt = this.#data >> 2
+    let taken = 0
+    // Bytes taken but not given back yet (after #head), and bytes of frames after those.
+    let pending = 0
+    let used = this.#used()
+    try {
+      while (taken < max && used > 0) {
+        let pos = (this.#head + pending) & this.#mask
+        let skipped = 0
+        if (words[wordsAt + (pos >> 2) + 1] === KIND_PADDING) {
+          const gap = capacity - pos
+          if (words[wordsAt + (pos >> 2)] !== gap - FRAME_HEADER || gap >= used) {
+            this.#fail(corruptError('a bad padding frame'))
+          }
+          skipped = gap
+          pos = 0
+        }
+        const at = wordsAt + (pos >> 2)
+        const length = words[at]!
+        const frame = frameSize(length)
+        if (words[at + 1] !== KIND_MESSAGE) this.#fail(corruptError(`a frame of kind ${words[at + 1]}`))
+        if (length > this.#maxMessageSize || frame > capacity - pos || skipped + frame > used) {
+          this.#fail(corruptError(`a frame of ${length} bytes with ${used - skipped} in the ring`))
+        }
+        visit(this.#bytes, pos + FRAME_HEADER, length)
+        taken++
+        pending += skipped + frame
+        used -= skipped + frame
+        if (stopped()) {
+          pending = 0
+          break
+        }
+        if (pending >= TAKE_RELEASE || (used === 0 && taken < max)) {
+          this.#consumed(pending)
+          pending = 0
+          // Every frame checked is taken: look for more that the producer committed since.
+          if (used === 0) used = this.#used()
+        }
+      }
+    } finally {
+      if (pending > 0 && !stopped()) this.#consumed(pending)
+    }
+    return taken
   }
 
   /**
@@ -286,6 +436,7 @@ export class Consumer {
     if (this.#pool.byteLength - this.#poolUsed < span) {
       this.#pool = new ArrayBuffer(POOL_SIZE)
       this.#poolBytes = new Uint8Array(this.#pool)
+      this.#poolBuffer = Buffer.from(this.#pool)
       this.#poolWords = new Uint32Array(this.#pool)
       this.#poolUsed = 0
     }

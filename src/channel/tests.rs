@@ -166,3 +166,79 @@ fn a_sender_waiting_for_room_wakes_when_the_peer_reads() {
     assert_eq!(read, vec![1; 1000]);
   });
 }
+
+#[test]
+fn a_reservation_committed_in_part_arrives_as_that_many_bytes_and_only_then() {
+  runtime().block_on(async {
+    let (mut host, mut guest) = pair_at(4096, 0);
+    host
+      .try_reserve(10)
+      .unwrap()
+      .unwrap()
+      .copy_from_slice(b"0123456789");
+    let mut seen = Vec::new();
+    assert_eq!(
+      guest.drain(usize::MAX, |m| seen.push(m.to_vec())).unwrap(),
+      0
+    );
+    assert_eq!(
+      host.commit(11).unwrap_err().kind(),
+      io::ErrorKind::InvalidInput
+    );
+    host.commit(4).unwrap();
+    assert_eq!(
+      guest.drain(usize::MAX, |m| seen.push(m.to_vec())).unwrap(),
+      1
+    );
+    assert_eq!(seen, vec![b"0123".to_vec()]);
+    assert!(host.commit(0).is_err(), "no reservation is open");
+  });
+}
+
+#[test]
+fn nothing_else_is_sent_while_a_reservation_is_open_and_abort_sends_nothing() {
+  runtime().block_on(async {
+    let (mut host, mut guest) = pair_at(4096, 0);
+    host.try_reserve(8).unwrap().unwrap();
+    let err = host.try_send(b"x").unwrap_err();
+    assert!(err.to_string().starts_with("ERR_CHANNEL_RESERVATION_OPEN"));
+    assert!(host.try_reserve(8).is_err());
+    host.abort().unwrap();
+    assert!(host.abort().is_err());
+    assert!(host.try_send(b"after").unwrap());
+    assert_eq!(guest.try_recv().unwrap().unwrap(), b"after");
+  });
+}
+
+#[test]
+fn reservations_wrap_at_every_offset_and_drain_takes_them_in_order_up_to_max() {
+  runtime().block_on(async {
+    for base in [0u32, 0u32.wrapping_sub(8192)] {
+      for offset in (4096 - 512..4096).step_by(8) {
+        let (mut host, mut guest) = pair_at(4096, base.wrapping_add(offset));
+        for (index, size) in [0usize, 9, 505, 2040, 13].into_iter().enumerate() {
+          let fill = (offset as usize + index) as u8;
+          host.try_reserve(size).unwrap().unwrap().fill(fill);
+          host.commit(size / 2 + size % 2).unwrap();
+          let mut got = Vec::new();
+          assert_eq!(guest.drain(1, |m| got.push(m.to_vec())).unwrap(), 1);
+          assert_eq!(
+            got,
+            vec![vec![fill; size / 2 + size % 2]],
+            "offset {offset}"
+          );
+        }
+        for message in [&b"a"[..], b"b", b"c"] {
+          assert!(host.try_send(message).unwrap());
+        }
+        let mut got = Vec::new();
+        assert_eq!(guest.drain(2, |m| got.push(m.to_vec())).unwrap(), 2);
+        assert_eq!(
+          guest.drain(usize::MAX, |m| got.push(m.to_vec())).unwrap(),
+          1
+        );
+        assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+      }
+    }
+  });
+}
