@@ -16,6 +16,20 @@ export { type Engine, engine } from './lib/engine'
 export { type ForkChannelOptions, type ForkedChildFor, fork } from './lib/fork'
 export { SharedRegion } from './lib/region'
 export {
+  type AcceptedChannel,
+  type AcceptedDoorbell,
+  type ChannelConnectOptions,
+  ChannelListener,
+  type ChannelListenOptions,
+  type ConnectOptions,
+  type ConnectedDoorbell,
+  DoorbellListener,
+  type DoorbellListenOptions,
+  HELLO_TIMEOUT_MS,
+  type ListenOptions,
+  type Peer,
+} from './lib/rendezvous'
+export {
   type ChildProcessFor,
   type SpawnChannelOptions,
   type SpawnGuestOptions,

@@ -5,9 +5,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
+import { spawn } from 'node:child_process'
+
 import test from 'ava'
 
-import { runNode, within } from './helpers.ts'
+import { exitOf, runNode, within } from './helpers.ts'
 
 const blocks = ['README.md', 'docs/api.md'].flatMap((page) => [
   ...readFileSync(page, 'utf8').matchAll(/^```(\w+)\n(?:\/\/|#) ([\w-]+\.\w+): [^\n]*\n([\s\S]*?)^```$/gm),
@@ -56,3 +58,20 @@ for (const [entry, output] of [
     t.is(stdout.trim(), output)
   })
 }
+
+test("the README's rendezvous server and client, started separately, meet by the path", async (t) => {
+  const server = spawn(process.execPath, ['rendezvous-server.mjs'], {
+    cwd: project,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exit = exitOf(server)
+  try {
+    await within(new Promise((resolvePromise) => server.stdout.once('data', resolvePromise)), 'the server listening')
+    const { code, stdout, stderr } = await within(runNode(['rendezvous-client.mjs'], { cwd: project }), 'the client')
+    t.is(code, 0, stderr)
+    t.is(stdout, 'MET BY PATH\n')
+  } finally {
+    server.kill()
+    await exit
+  }
+})

@@ -175,6 +175,13 @@ export function renderTables(results) {
       ),
       '',
     )
+    if (results.rendezvous) {
+      const { rounds, channel, net } = results.rendezvous
+      out.push(
+        `Rendezvous (${number(rounds, 0)} of each, in turn): Channel.connect() to the first message p50 ${number(channel.p50, 0)} µs (p90 ${number(channel.p90, 0)}); net.connect() + write + read p50 ${number(net.p50, 0)} µs (p90 ${number(net.p90, 0)}).`,
+        '',
+      )
+    }
     if (!results.settings.channel) out.push('This build has no Channel: its scenarios did not run.', '')
   }
   if (results.zeroCopyGoals) {

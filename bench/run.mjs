@@ -318,6 +318,13 @@ function fanIn() {
   return runJson(process.execPath, ['--expose-gc', join(benchDir, 'fan-in.mjs'), String(FAN_IN_DOORBELLS)])
 }
 
+const RENDEZVOUS_ROUNDS = 500
+
+function rendezvous() {
+  progress(`rendezvous: ${RENDEZVOUS_ROUNDS} Channel.connect() and net.connect(), in turn`)
+  return runNode('rendezvous.mjs', RENDEZVOUS_ROUNDS, 50)
+}
+
 function idle() {
   progress(`idle: one pending wait for ${IDLE_MS / 1000} s`)
   return runNode('idle.mjs', IDLE_MS)
@@ -401,6 +408,7 @@ function channelGoals({
   ratios: roundTripRatios,
   syscallsPerMessage: calls,
   syscallsPerMessageByPerf: perfCalls,
+  rendezvous: meeting,
 }) {
   const p50 = roundTrip.find(({ id }) => id === 'channel-spin')?.p50 ?? null
   const asleep = roundTripRatios.find(({ name }) => name === 'Channel asleep / doorbell Node↔Node')?.p50 ?? null
@@ -452,6 +460,12 @@ function channelGoals({
     ),
     [`round trip p50 with spin (${CHANNEL_SPIN_MICROS} µs), µs`, p50, '≤ 5', (v) => v <= 5],
     ['round trip p50 asleep, Channel / doorbell Node↔Node', asleep, '≤ 1.1', (v) => v <= 1.1],
+    [
+      'connect() to first message, Channel.connect / net.connect + write + read (issue 16)',
+      meeting?.ratio ?? null,
+      '≤ 2',
+      (v) => v <= 2,
+    ],
   ]
   return list.map(([goal, measured, target, check]) => ({
     goal,
@@ -542,6 +556,7 @@ results.streaming = streaming()
 results.signal = signalCost()
 results.fanIn = fanIn()
 results.idle = idle()
+results.rendezvous = withChannel ? rendezvous() : null
 results.ratios = ratios(results)
 results.goals = doorbellGoals(results)
 results.channelGoals = channelGoals(results)

@@ -4,6 +4,8 @@
 //!   rust-channel-peer stream COUNT SEED --doorbell-fd N --region-fd M
 //!   rust-channel-peer stream-in-place COUNT SEED --doorbell-fd N --region-fd M
 //!   rust-channel-peer host COUNT SEED CAPACITY COMMAND [ARGS...]
+//!   rust-channel-peer listen PATH COUNT SEED
+//!   rust-channel-peer connect PATH COUNT SEED
 //!
 //! `echo` sends every message back until the host is gone, then prints `{"messages":N}`. `stream`
 //! runs the tests' stream workload (`__test__/fixtures/channel-stream.cjs`: message `seq` has
@@ -13,7 +15,10 @@
 //! the same with `try_reserve` (a few bytes more than each message) and `commit` of its length, and
 //! `drain`, checking each message in place. `host` makes the
 //! channel, starts `COMMAND ARGS... --doorbell-fd 3 --region-fd 4` with the fds as its 3 and 4,
-//! runs `stream` against it and prints the same line. The interop tests run it against Node.
+//! runs `stream` against it and prints the same line. `listen` binds PATH with
+//! `shm_doorbell::rendezvous`, prints `listening`, and runs `stream` as the host of the first channel
+//! it accepts (capacity 4096); `connect` connects to PATH and runs `stream` as the guest. The interop
+//! tests run it against Node.
 
 use std::error::Error;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -23,11 +28,13 @@ use std::process::Command;
 use shm_doorbell::channel::Channel;
 use shm_doorbell::doorbell::{fd_arg, is_peer_gone, Doorbell, DoorbellHandle};
 use shm_doorbell::region::SharedRegion;
+use shm_doorbell::rendezvous::{self, ListenOptions, Listener};
 
 fn main() -> Result<(), Box<dyn Error>> {
   let args: Vec<String> = std::env::args().skip(1).collect();
   let runtime = tokio::runtime::Builder::new_current_thread()
     .enable_io()
+    .enable_time()
     .build()?;
   runtime.block_on(async {
     match args.first().map(String::as_str) {
@@ -37,6 +44,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         stream(&mut guest(&args)?, count, seed, mode == "stream-in-place").await
       }
       Some("host") => host(&args[1..]).await,
+      Some("listen") => {
+        let mut listener = Listener::bind(&args[1], ListenOptions::default())?;
+        println!("listening");
+        let mut channel = listener.accept().await?.channel(4096)?;
+        drop(listener);
+        stream(&mut channel, args[2].parse()?, args[3].parse()?, false).await
+      }
+      Some("connect") => {
+        let mut channel = rendezvous::connect_channel(&args[1]).await?;
+        stream(&mut channel, args[2].parse()?, args[3].parse()?, false).await
+      }
       other => Err(format!("unknown mode {other:?}").into()),
     }
   })

@@ -30,6 +30,13 @@ import {
 } from './channel/layout'
 import { Consumer, Producer, type Visit } from './channel/ring'
 import { Waiting, spinMicroseconds } from './channel/waiting'
+import {
+  type ChannelConnectOptions,
+  type ChannelListenOptions,
+  type ChannelListener,
+  connectChannel,
+  listenChannel,
+} from './rendezvous'
 import { ValueReader, ValueWriter } from './values'
 
 /** Options of {@link Channel.createPair} and `spawnChannel`. */
@@ -193,6 +200,19 @@ export class Channel {
       region.intoRawFd()
       throw err
     }
+  }
+
+  /**
+   * Listens on the Unix socket `path` for processes that `Channel.connect(path)`: this side is the
+   * host of each one's channel (see `ChannelListener`).
+   */
+  static listen(path: string, options?: ChannelListenOptions): ChannelListener {
+    return listenChannel(path, options)
+  }
+
+  /** Connects to a `Channel.listen` listener at `path`: this side of a new channel, the guest. */
+  static connect(path: string, options?: ChannelConnectOptions): Promise<Channel> {
+    return connectChannel(path, options)
   }
 
   /** Whether `close()` was called. */

@@ -17,6 +17,14 @@ import {
   peerDeadError,
   systemError,
 } from './errors'
+import {
+  type ConnectOptions,
+  type ConnectedDoorbell,
+  type DoorbellListenOptions,
+  type DoorbellListener,
+  connectDoorbell,
+  listenDoorbell,
+} from './rendezvous'
 
 // Taken once: the module's re-exports are getters, too slow for calls made on every ring.
 const { WAKE_EMPTY, WAKE_RANG, WAKE_PEER_GONE, arm, disarm, signal: ring } = binding
@@ -268,6 +276,19 @@ export class Doorbell {
   /** The guest's side: the doorbell whose fd is given by `--doorbell-fd N` or `--doorbell-fd=N`. */
   static fromArgv(argv: readonly string[] = process.argv): Doorbell {
     return Doorbell.fromRawFd(fdFromArgv(argv, ARG_NAME))
+  }
+
+  /**
+   * Listens on the Unix socket `path` for processes that `Doorbell.connect(path)`: each gets one
+   * end of a new pair, and the `region`'s fd if given (see `DoorbellListener`).
+   */
+  static listen(path: string, options?: DoorbellListenOptions): DoorbellListener {
+    return listenDoorbell(path, options)
+  }
+
+  /** Connects to a `Doorbell.listen` listener at `path`: this end of a new pair, and its region if it has one. */
+  static connect(path: string, options?: ConnectOptions): Promise<ConnectedDoorbell> {
+    return connectDoorbell(path, options)
   }
 
   /** The fd, or -1 once closed. */

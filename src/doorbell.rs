@@ -13,7 +13,7 @@
 //! constructors that take ownership of an fd only when they succeed.
 
 use std::io::{self, ErrorKind};
-use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
@@ -297,6 +297,25 @@ impl Doorbell {
     }
   }
 
+  /// Whether the socket is readable (data, a connection to accept, EOF or an error), as a poll
+  /// that reads nothing: for a socket watched for readiness only (the rendezvous's sockets),
+  /// whose reads its owner makes. Registers `cx`'s waker while it is not.
+  pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    loop {
+      let mut guard = match self.async_fd.poll_read_ready(cx) {
+        Poll::Ready(Ok(guard)) => guard,
+        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+        Poll::Pending => return Poll::Pending,
+      };
+      if self.socket().is_readable() {
+        return Poll::Ready(Ok(()));
+      }
+      // Consumed since the reactor saw it: wait for the next readiness (tokio keeps one that
+      // arrived since the guard was taken).
+      guard.clear_ready();
+    }
+  }
+
   /// Registers `socket` with the current tokio runtime's reactor; on failure hands it back.
   /// Must be called within a tokio runtime.
   pub fn from_socket(socket: DoorbellSocket) -> Result<Self, (io::Error, DoorbellSocket)> {
@@ -459,6 +478,17 @@ impl DoorbellSocket {
     })
   }
 
+  /// Whether a read (or an accept) would not block now: `poll` with no timeout.
+  pub fn is_readable(&self) -> bool {
+    let mut pollfd = libc::pollfd {
+      fd: self.fd.as_raw_fd(),
+      events: libc::POLLIN,
+      revents: 0,
+    };
+    let ret = unsafe { libc::poll(&mut pollfd, 1, 0) };
+    ret > 0 && pollfd.revents != 0
+  }
+
   /// Get the number of bytes pending in the socket buffer (for diagnostics).
   pub fn pending_bytes(&self) -> usize {
     let mut pending: libc::c_int = 0;
@@ -475,6 +505,12 @@ impl From<DoorbellSocket> for OwnedFd {
   /// Lets go of the socket without closing it, as `IntoRawFd` does; it stays non-blocking.
   fn from(socket: DoorbellSocket) -> OwnedFd {
     socket.fd
+  }
+}
+
+impl AsFd for DoorbellSocket {
+  fn as_fd(&self) -> BorrowedFd<'_> {
+    self.fd.as_fd()
   }
 }
 

@@ -7,4 +7,5 @@ pub mod binding;
 pub mod channel;
 pub mod doorbell;
 pub mod region;
+pub mod rendezvous;
 mod uv;

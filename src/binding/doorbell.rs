@@ -255,6 +255,9 @@ struct Watch {
   quick_wakes: Cell<u32>,
   keeps_loop_alive: Cell<bool>,
   closed: Cell<bool>,
+  /// Whether a wake means only "readable" and nothing is drained: a rendezvous socket, whose
+  /// reads (accept, hello, reply) its owner makes (`src/binding/rendezvous.rs`).
+  readiness_only: bool,
 }
 
 /// A socket that could not be watched, handed back to its constructor to close or give back.
@@ -270,7 +273,7 @@ impl NativeDoorbell {
   ) -> Result<(NativeDoorbell, NativeHandle)> {
     let (socket, handle) = DoorbellSocket::create_pair().map_err(|e| os_error(e, "socketpair"))?;
     let guest = NativeHandle::new(env.raw(), Claimed::fresh(handle))?;
-    let host = Self::new(env, Claimed::fresh(socket), on_wake).map_err(|(err, _)| {
+    let host = Self::new(env, Claimed::fresh(socket), on_wake, false).map_err(|(err, _)| {
       guest.close();
       err
     })?;
@@ -291,7 +294,7 @@ impl NativeDoorbell {
           owner: socket,
           claim,
         };
-        match Self::new(env, socket, on_wake) {
+        match Self::new(env, socket, on_wake, false) {
           Ok(doorbell) => return Ok(doorbell),
           Err((err, socket)) => (
             err,
@@ -322,7 +325,7 @@ impl NativeDoorbell {
       owner: socket,
       claim,
     };
-    Self::new(env, socket, on_wake).map_err(|(err, socket)| {
+    Self::new(env, socket, on_wake, false).map_err(|(err, socket)| {
       // The fd stays the caller's: let go of it without closing it.
       if let Some(socket) = socket {
         socket.into_raw_fd();
@@ -331,11 +334,23 @@ impl NativeDoorbell {
     })
   }
 
+  /// Watches `socket`, a socket this process has just made or accepted, for readability only
+  /// (see `Watch::readiness_only`): the wake callback gets `WAKE_RANG` when it is readable.
+  pub(crate) fn watch_readable(
+    env: Env,
+    socket: OwnedFd,
+    on_wake: Function<i32, ()>,
+  ) -> Result<Self> {
+    let socket = DoorbellSocket::from_owned_fd(socket).map_err(|(e, _)| os_error(e, "fcntl"))?;
+    Self::new(env, Claimed::fresh(socket), on_wake, true).map_err(|(err, _)| err)
+  }
+
   /// Watches `socket` with this thread's engine; on failure hands it back.
   fn new(
     env: Env,
     socket: Claimed<DoorbellSocket>,
     on_wake: Function<i32, ()>,
+    readiness_only: bool,
   ) -> std::result::Result<Self, NotWatched> {
     let env = env.raw();
     let Claimed { owner, claim } = socket;
@@ -361,6 +376,7 @@ impl NativeDoorbell {
       quick_wakes: Cell::new(0),
       keeps_loop_alive: Cell::new(true),
       closed: Cell::new(false),
+      readiness_only,
     });
     if let Err(err) = watch.start(on_wake) {
       watch.closed.set(true);
@@ -441,6 +457,15 @@ thread_local! {
 fn with_watch<T>(fd: i32, call: impl FnOnce(&Rc<Watch>) -> Result<T>) -> Result<T> {
   let watch = WATCHES.with(|watches| watches.borrow().get(&fd).cloned());
   call(&watch.ok_or_else(closed_error)?)
+}
+
+/// Calls `call` with the socket of this thread's watch on `fd`: `ERR_DOORBELL_CLOSED` if no watch
+/// here has that fd, so that no call reaches an fd that a watch does not own.
+pub(crate) fn with_watched_socket<T>(
+  fd: i32,
+  call: impl FnOnce(&DoorbellSocket) -> Result<T>,
+) -> Result<T> {
+  with_watch(fd, |watch| watch.with_socket(call)?)
 }
 
 /// `signal` sent its ring.

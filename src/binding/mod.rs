@@ -16,6 +16,7 @@ use napi_derive::napi;
 
 pub mod doorbell;
 pub mod region;
+pub mod rendezvous;
 
 /// The `code` of errors that `index.ts` turns into Node-style system errors; their message is
 /// `"<errno> <syscall>"`.

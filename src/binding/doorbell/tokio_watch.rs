@@ -191,12 +191,17 @@ impl TokioWatch {
     else {
       return Err(closed_error());
     };
-    Ok(
-      match doorbell.poll_wait(&mut Context::from_waker(&self.waker)) {
+    let mut cx = Context::from_waker(&self.waker);
+    if watch.readiness_only {
+      return Ok(match doorbell.poll_readable(&mut cx) {
         Poll::Pending => WAKE_EMPTY,
-        Poll::Ready(rings) => wake_status(rings),
-      },
-    )
+        Poll::Ready(readable) => wake_status(readable.map(|()| 1)),
+      });
+    }
+    Ok(match doorbell.poll_wait(&mut cx) {
+      Poll::Pending => WAKE_EMPTY,
+      Poll::Ready(rings) => wake_status(rings),
+    })
   }
 
   /// The threadsafe function's call, on the JS thread: reports a ring to the pending waits. With

@@ -65,6 +65,10 @@ impl UvWatch {
 
   /// Drains the socket, noting whether the rings had coalesced, and returns a wake status.
   fn drain(&self, watch: &Watch) -> Result<i32> {
+    if watch.readiness_only {
+      let readable = watch.with_socket(|socket| socket.is_readable())?;
+      return Ok(if readable { WAKE_RANG } else { WAKE_EMPTY });
+    }
     let rings = watch.with_socket(|socket| socket.try_drain_rings())?;
     self.peer_streams.set(matches!(rings, Ok(n) if n > 1));
     Ok(wake_status(rings))
