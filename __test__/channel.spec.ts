@@ -18,10 +18,12 @@ const {
 const { HEADER_SIZE, initRegion, regionSize } = createRequire(import.meta.url)(
   '../lib/channel/layout.js',
 ) as typeof import('../lib/channel/layout.ts')
-import { exitOf, fdCountBackTo, fixture, openFdCount, stateAfter, within } from './helpers.ts'
-import { type StreamReport, streamBothWays } from './workloads.ts'
+import { exitOf, fdCountBackTo, openFdCount, stateAfter, within, workloadFixture } from './helpers.ts'
+import { type StreamReport, streamBothWays } from '../scripts/workloads/reliability.ts'
 
-const { receiveStream, sendStream } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
+const { receiveStream, sendStream } = createRequire(import.meta.url)(
+  '../scripts/workloads/fixtures/channel-stream.cjs',
+) as {
   sendStream(channel: Channel, count: number, seed: number): Promise<number>
   receiveStream(
     channel: Channel,
@@ -411,7 +413,7 @@ test('a scribbled frame fails the pending recv with ERR_CHANNEL_CORRUPT', async 
   guest.close()
 })
 
-const guestScript = fixture('channel-guest.cjs')
+const guestScript = workloadFixture('channel-guest.cjs')
 
 test('a guest process that scribbles random bytes over the region (fast-check seeds): every call gives a valid message or ERR_CHANNEL_CORRUPT, and the stream ends', async (t) => {
   const endings = new Map<string, number>()

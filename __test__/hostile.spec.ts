@@ -3,7 +3,7 @@
 import test from 'ava'
 import fc from 'fast-check'
 
-import { anyOp, Outcomes, runOps, spawnCall } from './hostile.ts'
+import { anyOp, Outcomes, runOps, spawnCall } from '../scripts/workloads/hostile.ts'
 import { fdCountBackTo, openFdCount } from './helpers.ts'
 
 const summary = (outcomes: Outcomes): string =>

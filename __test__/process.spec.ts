@@ -6,17 +6,19 @@ import { Worker } from 'node:worker_threads'
 import test from 'ava'
 import { ARG_NAME, Doorbell, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, openSocketCount, pingPong, runNode, stateAfter, within } from './helpers.ts'
+import { exitOf, fixture, openSocketCount, pingPong, runNode, stateAfter, within, workloadFixture } from './helpers.ts'
 
 test('a Node child started with spawn() ping-pongs 1000 times', async (t) => {
-  const guest = spawn(process.execPath, [fixture('guest.cjs'), 'echo'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const guest = spawn(process.execPath, [workloadFixture('guest.cjs'), 'echo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const { code, stdout } = await pingPong(t, guest, 1000)
   t.is(code, 0)
   t.deepEqual(JSON.parse(stdout), { wakes: 1000 })
 })
 
 test('a pending wait sees a child killed with SIGKILL as dead at once', async (t) => {
-  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'ready'], { stdio: 'ignore' })
+  const { child, doorbell } = spawn(process.execPath, [workloadFixture('guest.cjs'), 'ready'], { stdio: 'ignore' })
   const exit = exitOf(child)
   await within(doorbell.wait(), 'the child rang')
   const waiting = doorbell.wait()
@@ -31,7 +33,7 @@ test('a pending wait sees a child killed with SIGKILL as dead at once', async (t
 
 test('spawn gives the child fd 3 with --doorbell-fd 3 after its args, and stdio as given', async (t) => {
   for (const stdio of [undefined, 'pipe', ['ignore', 'pipe', 'pipe']] as const) {
-    const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'describe', 'spaced'], {
+    const { child, doorbell } = spawn(process.execPath, [workloadFixture('guest.cjs'), 'describe', 'spaced'], {
       stdio: stdio as never,
     })
     t.is(child.stdin === null, Array.isArray(stdio), 'stdin is piped unless ignored')
@@ -45,7 +47,7 @@ test('spawn gives the child fd 3 with --doorbell-fd 3 after its args, and stdio 
 })
 
 test('the child can read --doorbell-fd=N as well', async (t) => {
-  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'describe', 'equals'], {
+  const { child, doorbell } = spawn(process.execPath, [workloadFixture('guest.cjs'), 'describe', 'equals'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exit = exitOf(child)

@@ -13,7 +13,7 @@ import {
   percentile,
   runBursts,
   type DeathResult,
-} from './workloads.ts'
+} from '../scripts/workloads/reliability.ts'
 
 const MiB = 2 ** 20
 

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads'
 import test from 'ava'
 import { Doorbell, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, openSocketCount, within } from './helpers.ts'
+import { exitOf, fixture, openSocketCount, within, workloadFixture } from './helpers.ts'
 
 interface PeerData {
   mode: 'echo' | 'ping' | 'adopt' | 'handle'
@@ -43,7 +43,7 @@ test.serial(
 test.serial(
   'the host end of a spawned child is handed to a worker, which ping-pongs with the child while the main thread keeps the child',
   async (t) => {
-    const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), 'echo'], {
+    const { child, doorbell } = spawn(process.execPath, [workloadFixture('guest.cjs'), 'echo'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const exit = exitOf(child)

@@ -9,10 +9,12 @@ import v8 from 'node:v8'
 import test from 'ava'
 import { Channel, fork } from 'shm-doorbell'
 
-import { exitOf, fixture, within } from './helpers.ts'
+import { exitOf, within, workloadFixture } from './helpers.ts'
 
-const { valueOf } = createRequire(import.meta.url)('./fixtures/values.cjs') as { valueOf(seq: number): unknown }
-const guestScript = fixture('channel-guest.cjs')
+const { valueOf } = createRequire(import.meta.url)('../scripts/workloads/fixtures/values.cjs') as {
+  valueOf(seq: number): unknown
+}
+const guestScript = workloadFixture('channel-guest.cjs')
 
 function connectedPair(options?: Parameters<typeof Channel.createPair>[0]): [Channel, Channel] {
   const [host, handle] = Channel.createPair(options)

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Channel, spawnChannel } from 'shm-doorbell'
 
-import { exitOf, fixture, within } from './helpers.ts'
+import { exitOf, within, workloadFixture } from './helpers.ts'
 
 const {
   Channel: SourceChannel,
@@ -18,15 +18,15 @@ const { HEADER_SIZE } = createRequire(import.meta.url)(
   '../lib/channel/layout.js',
 ) as typeof import('../lib/channel/layout.ts')
 const { sendStream, receiveStream, sendStreamInPlace, receiveStreamInPlace } = createRequire(import.meta.url)(
-  './fixtures/channel-stream.cjs',
+  '../scripts/workloads/fixtures/channel-stream.cjs',
 ) as Record<'sendStream' | 'sendStreamInPlace', (channel: Channel, count: number, seed: number) => Promise<number>> &
   Record<
     'receiveStream' | 'receiveStreamInPlace',
     (channel: Channel, count: number, seed: number) => Promise<{ received: number; checksum: number }>
   >
 
-const guestScript = fixture('channel-guest.cjs')
-const { length } = createRequire(import.meta.url)('./fixtures/channel-stream.cjs') as {
+const guestScript = workloadFixture('channel-guest.cjs')
+const { length } = createRequire(import.meta.url)('../scripts/workloads/fixtures/channel-stream.cjs') as {
   length(seq: number, seed: number, max: number): number
 }
 

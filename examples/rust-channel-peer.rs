@@ -8,7 +8,7 @@
 //!   rust-channel-peer connect PATH COUNT SEED
 //!
 //! `echo` sends every message back until the host is gone, then prints `{"messages":N}`. `stream`
-//! runs the tests' stream workload (`__test__/fixtures/channel-stream.cjs`: message `seq` has
+//! runs the tests' stream workload (`scripts/workloads/fixtures/channel-stream.cjs`: message `seq` has
 //! `mix(seq ^ SEED) % (max + 1)` bytes, byte i is `((seq & 255) + i) * 131 + 7`, its first 4 bytes
 //! seq) both ways at once, checking every byte it receives, and prints
 //! `{"sent":COUNT,"sentChecksum":S,"received":COUNT,"receivedChecksum":R}`; `stream-in-place` does

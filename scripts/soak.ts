@@ -1,4 +1,4 @@
-// The soak: every reliability workload of __test__/workloads.ts, mixed, for N seconds, with its own
+// The soak: every reliability workload of scripts/workloads/reliability.ts, mixed, for N seconds, with its own
 // child processes (the channel's 10,000,000-message run is `npm run soak:channel`). Prints counts of rounds, bursts, deaths, aborts and errors by code, the
 // peer-death latency, and fds/RSS at start and end; exits non-zero on a lost wakeup (a wait over
 // 1 s), a crash, a hang or an fd leak.
@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util'
 import fc from 'fast-check'
 import { Doorbell } from 'shm-doorbell'
 
-import { fdCountBackTo, fixture, openFdCount, within } from '../__test__/helpers.ts'
-import { anyOp, Outcomes, runOps } from '../__test__/hostile.ts'
+import { fdCountBackTo, openFdCount, within, workloadFixture } from './workloads/helpers.ts'
+import { anyOp, Outcomes, runOps } from './workloads/hostile.ts'
 import {
   DEATH_PHASES,
   dropPairsInWorker,
@@ -21,7 +21,7 @@ import {
   percentile,
   runBursts,
   streamBothWays,
-} from '../__test__/workloads.ts'
+} from './workloads/reliability.ts'
 
 const MiB = 2 ** 20
 const PEER_DEATH_GOAL_MS = 100
@@ -117,7 +117,7 @@ async function channelStream(): Promise<void> {
   const seed = (Math.random() * 2 ** 32) >>> 0
   const report = await streamBothWays({
     command: process.execPath,
-    args: [fixture('channel-guest.cjs')],
+    args: [workloadFixture('channel-guest.cjs')],
     count,
     seed,
     capacity: 4096,

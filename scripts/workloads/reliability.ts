@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads'
 
 import { spawn, spawnChannel, type Channel, type Doorbell, type SignalResult } from 'shm-doorbell'
 
-import { exitOf, fixture, GENEROUS_MS, runNode, within, type Exit } from './helpers.ts'
+import { exitOf, GENEROUS_MS, runNode, within, workloadFixture, type Exit } from './helpers.ts'
 
 /** The issue's bound: a wait that has not resolved within this is counted as a lost wakeup. */
 export const LOST_WAKEUP_MS = 1000
@@ -53,7 +53,7 @@ export async function runBursts(options: BurstOptions): Promise<BurstStats> {
   const { guests, bursts, maxDelayMs, hangAfterMs = GENEROUS_MS } = options
   const stats: BurstStats = { bursts: 0, rings: 0, late: [], maxAckMs: 0 }
   const started = Array.from({ length: guests }, () =>
-    spawn(process.execPath, [fixture('burst-guest.cjs'), String(maxDelayMs)], {
+    spawn(process.execPath, [workloadFixture('burst-guest.cjs'), String(maxDelayMs)], {
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   )
@@ -130,7 +130,7 @@ export async function peerDeathCycle(phase: DeathPhase): Promise<DeathResult> {
   // Before it opens, the guest never rings, so the waits can only reject, however late the kill
   // comes under load: a guest that rang once opened would resolve them.
   const mode = phase === 'before-open' ? 'holding' : 'ready'
-  const { child, doorbell } = spawn(process.execPath, [fixture('guest.cjs'), mode], { stdio: 'ignore' })
+  const { child, doorbell } = spawn(process.execPath, [workloadFixture('guest.cjs'), mode], { stdio: 'ignore' })
   const exit = exitOf(child)
   try {
     if (phase !== 'before-open') await within(doorbell.wait(), 'the guest rang')
@@ -175,7 +175,9 @@ export async function peerDeathCycle(phase: DeathPhase): Promise<DeathResult> {
  * they have ping-ponged, and resolves once the guest has exited too, with the wakes it counted.
  */
 export async function killHostOfGuest(): Promise<{ hostSignal: NodeJS.Signals | null; wakes: number }> {
-  const host = spawnChild(process.execPath, [fixture('dying-host.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const host = spawnChild(process.execPath, [workloadFixture('dying-host.cjs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const exit = exitOf(host)
   await within(
     new Promise<void>((resolve) => {
@@ -194,7 +196,7 @@ export async function killHostOfGuest(): Promise<{ hostSignal: NodeJS.Signals | 
  * the worker has ended: its environment closes what it dropped, as the garbage collector never does.
  */
 export async function dropPairsInWorker(count: number): Promise<void> {
-  const worker = new Worker(fixture('drop-worker.cjs'), { workerData: count })
+  const worker = new Worker(workloadFixture('drop-worker.cjs'), { workerData: count })
   const [exitCode] = await within(once(worker, 'exit'), 'the dropping worker ends')
   if (exitCode !== 0) throw new Error(`drop-worker.cjs exited with ${exitCode}`)
 }
@@ -222,7 +224,7 @@ const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=8', '--max-semi-space-siz
  */
 export async function leakCycles(kind: 'pairs' | 'waits' | 'dropped', count: number): Promise<LeakReport> {
   const { code, stdout, stderr } = await within(
-    runNode(['--expose-gc', ...FIXED_YOUNG_GENERATION, fixture('leaks.cjs'), kind, String(count)]),
+    runNode(['--expose-gc', ...FIXED_YOUNG_GENERATION, workloadFixture('leaks.cjs'), kind, String(count)]),
     `${count} ${kind} cycles`,
     300_000,
   )
@@ -245,7 +247,7 @@ export async function exhaustFds(mode: 'pairs' | 'files'): Promise<ExhaustReport
   // bash lowers the limit (soft and hard, so that Node cannot raise it again), then becomes node.
   const shell = spawnChild(
     'bash',
-    ['-c', 'ulimit -n 64 && exec "$@"', 'bash', process.execPath, fixture('exhaust.cjs'), mode],
+    ['-c', 'ulimit -n 64 && exec "$@"', 'bash', process.execPath, workloadFixture('exhaust.cjs'), mode],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
