@@ -599,3 +599,21 @@ test('Rust host and Node guest: 50,000 messages of random sizes each way at once
 function runCommand(command: string, args: string[]): ReturnType<typeof exitOf> {
   return exitOf(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
 }
+
+test('trySend and send of a view of a detached ArrayBuffer fail with ERR_INVALID_ARG_VALUE and send nothing', async (t) => {
+  const [host, handle] = Channel.createPair({ capacity: 4096 })
+  const guest = Channel.fromHandle(handle)
+  try {
+    const buffer = new ArrayBuffer(8)
+    const view = new Uint8Array(buffer)
+    structuredClone(buffer, { transfer: [buffer] })
+    t.throws(() => host.trySend(view), { code: 'ERR_INVALID_ARG_VALUE', instanceOf: TypeError })
+    await t.throwsAsync(host.send(view), { code: 'ERR_INVALID_ARG_VALUE', instanceOf: TypeError })
+    t.is(guest.tryRecv(), undefined, 'nothing was sent')
+    t.true(host.trySend(new Uint8Array(0)), 'a view of length 0 over a live buffer is still a message')
+    t.is(guest.tryRecv()?.length, 0)
+  } finally {
+    host.close()
+    guest.close()
+  }
+})

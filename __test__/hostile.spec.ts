@@ -2,8 +2,9 @@
 // fails with a coded Error, and never closes an fd that the caller still owns.
 import test from 'ava'
 import fc from 'fast-check'
+import { Doorbell } from 'shm-doorbell'
 
-import { anyOp, Outcomes, runOps, spawnCall } from '../scripts/workloads/hostile.ts'
+import { anyOp, Outcomes, reflectiveCalls, runOps, spawnCall } from '../scripts/workloads/hostile.ts'
 import { fdCountBackTo, openFdCount } from './helpers.ts'
 
 const summary = (outcomes: Outcomes): string =>
@@ -47,3 +48,25 @@ test.serial('spawn with a hostile command, args and options fails with a coded E
   t.deepEqual(outcomes.uncoded, [])
   t.log(summary(outcomes))
 })
+
+test.serial(
+  'every static, method and getter of every exported class and kind of instance, called by reflection with hostile arguments (functions, symbols, bigints, huge, negative and NaN numbers, detached buffers and views, throwing getters, Proxies, closed objects), returns or fails with a coded Error and leaves fds flat',
+  async (t) => {
+    const seed = Number(process.env.HOSTILE_SEED ?? Date.now() % 2 ** 31)
+    t.log(`seed ${seed} (HOSTILE_SEED=${seed} repeats it)`)
+    const outcomes = new Outcomes()
+    // The first doorbell starts the engine, which keeps fds of its own.
+    for (const end of Doorbell.createPair()) end.close()
+    const before = openFdCount()
+    let calls = 0
+    try {
+      calls = await reflectiveCalls(seed, 5000, outcomes)
+    } finally {
+      t.log(`${calls} hostile calls by reflection: ${summary(outcomes)}`)
+      // Also when a promise never settled: what was thrown uncoded is the likelier cause.
+      t.deepEqual(outcomes.uncoded, [])
+    }
+    t.true(calls >= 5000)
+    t.true((await fdCountBackTo(before)) <= before, 'no fd left open')
+  },
+)

@@ -13,6 +13,7 @@ import {
   codedError,
   fdFromArgv,
   invalidArgType,
+  invalidArgValue,
   signalOption,
   outOfRange,
   peerDeadError,
@@ -710,8 +711,24 @@ function settle<W extends Receiver | Sender>(waiter: W): W {
 
 function messageLength(message: unknown): number {
   if (typeof message === 'string') return Buffer.byteLength(message, 'utf8')
-  if (message instanceof Uint8Array) return message.byteLength
-  throw invalidArgType('message', 'of type string or an instance of Uint8Array', message)
+  if (!(message instanceof Uint8Array)) {
+    throw invalidArgType('message', 'of type string or an instance of Uint8Array', message)
+  }
+  if (message.byteLength === 0 && isDetached(message.buffer)) {
+    throw invalidArgValue('message', message, 'is a view of a detached ArrayBuffer')
+  }
+  return message.byteLength
+}
+
+/** Whether `buffer` was detached (transferred, or a closed region's): Node 20 has no `buffer.detached`. */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength > 0) return false
+  try {
+    new Uint8Array(buffer)
+    return false
+  } catch {
+    return true
+  }
 }
 
 /** A second fd for the object that `fd` names (Linux and macOS both reopen /dev/fd/N so). */

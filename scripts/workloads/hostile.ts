@@ -4,12 +4,19 @@
 // Only fds that this process controls are ever named: an fd number picked at random could be the
 // test runner's own IPC socket, which a successful fromRawFd would take over.
 import { closeSync, fstatSync, openSync } from 'node:fs'
+import { setTimeout as delay } from 'node:timers/promises'
+import { inspect } from 'node:util'
 
 import fc from 'fast-check'
 import {
   ARG_NAME,
+  Channel,
+  ChannelHandle,
+  ChannelListener,
   Doorbell,
   DoorbellHandle,
+  DoorbellListener,
+  SharedRegion,
   clearCloexec,
   closePeerFd,
   setNonblocking,
@@ -421,3 +428,150 @@ export const spawnCall = fc
       started.doorbell.close()
     },
   }))
+
+/** A seeded generator (mulberry32): the same seed, the same calls. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+/** What a hostile getter, trap or function throws: coded, so that passing it on is told from a defect. */
+const hostileError = (): Error => codedError(new Error('thrown by a hostile argument'), 'HOSTILE')
+const codedError = (error: Error, code: string): Error => Object.assign(error, { code })
+
+const detachedBuffer = (): ArrayBuffer => {
+  const buffer = new ArrayBuffer(8)
+  structuredClone(buffer, { transfer: [buffer] })
+  return buffer
+}
+const detachedView = (): Uint8Array => {
+  const buffer = new ArrayBuffer(8)
+  const view = new Uint8Array(buffer)
+  structuredClone(buffer, { transfer: [buffer] })
+  return view
+}
+
+/** Hostile arguments for any parameter; none names an fd outside the world (see namesOtherFd). */
+const HOSTILE_ARGUMENTS: (() => unknown)[] = [
+  () => () => 0,
+  () => () => {
+    throw hostileError()
+  },
+  () => Symbol('hostile'),
+  () => 10n,
+  () => -1,
+  () => NaN,
+  () => 2 ** 53,
+  () => -(2 ** 31),
+  () => Infinity,
+  () => 1_000_007,
+  () => '',
+  () => 'hostile',
+  () => null,
+  () => undefined,
+  () => ({}),
+  () => [],
+  detachedBuffer,
+  detachedView,
+  () => new Uint8Array(4),
+  () => new DataView(new ArrayBuffer(2)),
+  () => ({
+    get signal() {
+      throw hostileError()
+    },
+  }),
+  () =>
+    new Proxy(
+      {},
+      {
+        get: () => {
+          throw hostileError()
+        },
+      },
+    ),
+  () => ({ signal: AbortSignal.abort() }),
+  () => ({ signal: AbortSignal.abort('a reason') }),
+  () => ({ capacity: -1, spin: NaN }),
+]
+
+/** Names a call never reaches: the spawners emit 'error' on the child, as child_process does; listen and connect need a path. */
+const NOT_CALLED = new Set<PropertyKey>([
+  'spawn',
+  'spawnChannel',
+  'fork',
+  'listen',
+  'connect',
+  'prototype',
+  'length',
+  'name',
+])
+
+type Closable = { close(): void }
+
+/** Every method, getter and symbol-keyed member of `object`'s prototypes, found by reflection. */
+function membersOf(object: object): PropertyKey[] {
+  const names = new Set<PropertyKey>()
+  for (
+    let proto = Object.getPrototypeOf(object);
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    for (const key of Reflect.ownKeys(proto)) if (key !== 'constructor') names.add(key)
+  }
+  return [...names]
+}
+
+/**
+ * `calls` calls, by reflection, of every static, method and getter of the exported classes and of
+ * every kind of instance (open, closed, consumed), with hostile arguments; results that can be
+ * closed join the instances. `util.inspect.custom` is reached through `util.inspect`, its one
+ * caller. Returns once every promise made has settled and every instance is closed.
+ */
+export async function reflectiveCalls(seed: number, calls: number, outcomes: Outcomes): Promise<number> {
+  const random = seeded(seed)
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]
+  const classes = [Doorbell, DoorbellHandle, SharedRegion, Channel, ChannelHandle, DoorbellListener, ChannelListener]
+  const instances: Closable[] = []
+  const pending: Promise<void>[] = []
+  const make = (): void => {
+    const [doorbell, handle] = Doorbell.createPair()
+    const [channel, channelHandle] = Channel.createPair({ capacity: 4096 })
+    instances.push(doorbell, handle, SharedRegion.create(4096), channel, channelHandle)
+  }
+  make()
+  make()
+  let made = 0
+  for (let i = 0; i < calls; i++) {
+    if (random() < 0.02) make()
+    const onClass = random() < 0.3
+    const target: object = onClass ? pick(classes) : pick(instances)
+    const names = onClass ? Reflect.ownKeys(target).filter((key) => !NOT_CALLED.has(key)) : membersOf(target)
+    const name = pick(names)
+    const args = Array.from({ length: Math.floor(random() * 3) }, () => pick(HOSTILE_ARGUMENTS)())
+    made++
+    const result = outcomes.call(() => {
+      if (name === inspect.custom) return inspect(target, { depth: pick([-1, 0, 2, Infinity, null]) })
+      const member = (target as Record<PropertyKey, unknown>)[name]
+      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).apply(target, args) : member
+    })
+    if (result instanceof Promise) pending.push(outcomes.settle(result))
+    else if (result && typeof (result as AsyncGenerator).return === 'function') {
+      const iterator = result as AsyncGenerator
+      pending.push(outcomes.settle(Promise.race([iterator.next(), delay(5)]).finally(() => iterator.return(undefined))))
+    }
+    // What intoRawFd() and intoRawFds() let go of is the caller's to close.
+    if (name === 'intoRawFd' && typeof result === 'number') closePeerFd(result)
+    if (name === 'intoRawFds' && result) for (const fd of Object.values(result)) closePeerFd(fd as number)
+    for (const each of Array.isArray(result) ? result : [result]) {
+      if (each && typeof (each as Closable).close === 'function') instances.push(each as Closable)
+    }
+  }
+  for (const instance of instances) outcomes.call(() => instance.close())
+  await within(Promise.all(pending), 'every promise of the reflective calls')
+  return made
+}
