@@ -18,7 +18,15 @@ const {
 const { HEADER_SIZE, initRegion, regionSize } = createRequire(import.meta.url)(
   '../lib/channel/layout.js',
 ) as typeof import('../lib/channel/layout.ts')
-import { exitOf, fdCountBackTo, openFdCount, stateAfter, within, workloadFixture } from './helpers.ts'
+import {
+  againstScribblingGuest,
+  exitOf,
+  fdCountBackTo,
+  openFdCount,
+  stateAfter,
+  within,
+  workloadFixture,
+} from './helpers.ts'
 import { type StreamReport, streamBothWays } from '../scripts/workloads/reliability.ts'
 
 const { receiveStream, sendStream } = createRequire(import.meta.url)(
@@ -416,34 +424,11 @@ test('a scribbled frame fails the pending recv with ERR_CHANNEL_CORRUPT', async 
 const guestScript = workloadFixture('channel-guest.cjs')
 
 test('a guest process that scribbles random bytes over the region (fast-check seeds): every call gives a valid message or ERR_CHANNEL_CORRUPT, and the stream ends', async (t) => {
-  const endings = new Map<string, number>()
-  await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (seed) => {
-      const { child, channel } = spawnChannel(process.execPath, [guestScript, 'scribble', String(seed)], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        capacity: 4096,
-      })
-      const exit = exitOf(child)
-      let ending: string | undefined
-      while (ending === undefined) {
-        try {
-          channel.trySend(bytes(seed % 2041, 1))
-          const message = await within(channel.recv(), 'a message, corruption or the end')
-          if (!(message.length <= channel.maxMessageSize)) throw new Error(`a message of ${message.length} bytes`)
-        } catch (err) {
-          const code = (err as { code?: string }).code
-          if (code !== 'ERR_CHANNEL_CORRUPT' && code !== 'ERR_DOORBELL_PEER_DEAD') throw err
-          ending = code
-        }
-      }
-      endings.set(ending, (endings.get(ending) ?? 0) + 1)
-      if ((await within(exit, 'guest exit')).code !== 0) throw new Error('the guest failed')
-      channel.close()
-    }),
-    { numRuns: 25, includeErrorInReport: true },
-  )
-  t.true((endings.get('ERR_CHANNEL_CORRUPT') ?? 0) > 0)
-  t.log([...endings].map(([code, count]) => `${code} ${count}`).join(', '))
+  await againstScribblingGuest(t, 4096, async (channel, seed) => {
+    channel.trySend(bytes(seed % 2041, 1))
+    const message = await within(channel.recv(), 'a message, corruption or the end')
+    if (!(message.length <= channel.maxMessageSize)) throw new Error(`a message of ${message.length} bytes`)
+  })
 })
 
 test('with spin on both sides, 1000 round trips through a Node guest arrive whole', async (t) => {
