@@ -1,28 +1,12 @@
 import { closeSync, fstatSync, openSync } from 'node:fs'
 
 import test from 'ava'
-import {
-  ARG_NAME,
-  Doorbell,
-  DoorbellHandle,
-  clearCloexec,
-  closePeerFd,
-  setNonblocking,
-  spawn,
-  validateFd,
-} from 'shm-doorbell'
+import { ARG_NAME, Doorbell, DoorbellHandle, closePeerFd, spawn, validateFd } from 'shm-doorbell'
 
+import { takesFd } from '../scripts/workloads/hostile.ts'
 import { openFdCount } from './helpers.ts'
 
 const MAX_FD = 2 ** 31 - 1
-const takesFd: Record<string, (fd: number) => unknown> = {
-  'Doorbell.fromRawFd': (fd) => Doorbell.fromRawFd(fd),
-  'DoorbellHandle.fromRawFd': (fd) => DoorbellHandle.fromRawFd(fd),
-  setNonblocking,
-  closePeerFd,
-  validateFd,
-  clearCloexec,
-}
 
 for (const [name, call] of Object.entries(takesFd)) {
   test(`${name} rejects a non-number fd with ERR_INVALID_ARG_TYPE`, (t) => {

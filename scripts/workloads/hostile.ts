@@ -216,7 +216,8 @@ const argValue: fc.Arbitrary<ArgValue> = fc.oneof(
 )
 const resolveArg = (world: World, arg: ArgValue): unknown => ('name' in arg ? String(world.named(arg.name)) : arg.value)
 
-const takesFd: Record<string, (fd: number) => unknown> = {
+/** Every export that takes an fd, by name: the input tests and the hostile ops call each one. */
+export const takesFd: Record<string, (fd: number) => unknown> = {
   'Doorbell.fromRawFd': (fd) => Doorbell.fromRawFd(fd),
   'DoorbellHandle.fromRawFd': (fd) => DoorbellHandle.fromRawFd(fd),
   setNonblocking,
