@@ -16,6 +16,7 @@ export {
   exitOf,
   fdCountBackTo,
   openFdCount,
+  regionMappings,
   runNode,
   within,
   workloadFixture,

@@ -1,15 +1,6 @@
 // SharedRegion: memory shared with real child processes (Node and Rust guests) and worker threads.
 import { spawn as spawnChild } from 'node:child_process'
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  readlinkSync,
-  unlinkSync,
-} from 'node:fs'
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readlinkSync, unlinkSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { inspect } from 'node:util'
@@ -19,7 +10,7 @@ import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Doorbell, SharedRegion, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, openFdCount, runNode, within } from './helpers.ts'
+import { exitOf, fixture, openFdCount, regionMappings, runNode, within } from './helpers.ts'
 
 interface Layout {
   STEP: number
@@ -68,12 +59,6 @@ function fdTarget(fd: number): string | undefined {
     return undefined
   }
 }
-
-/** Lines of /proc/self/maps that map a region made by SharedRegion.create. */
-const regionMappings = (): number =>
-  readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .filter((line) => line.includes('shm-doorbell-region')).length
 
 /** Tests that need Linux (memfd seals, /proc, ulimit -v), skipped elsewhere and named so. */
 const onLinux = process.platform === 'linux'

@@ -1,7 +1,7 @@
 // What the workloads, the soaks and the tests share: bounds, waiting with a deadline, child
-// processes and fd counts. __test__/helpers.ts re-exports these beside the tests' own.
+// processes, fd and mapping counts. __test__/helpers.ts re-exports these beside the tests' own.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 
@@ -13,6 +13,12 @@ export const workloadFixture = (name: string): string => fileURLToPath(new URL(`
 
 /** Open fds, from /dev/fd, which Linux and macOS both have. */
 export const openFdCount = (): number => readdirSync('/dev/fd').length
+
+/** Lines of /proc/self/maps (Linux only) that map a region made by SharedRegion.create, which names its memfd so. */
+export const regionMappings = (): number =>
+  readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('shm-doorbell-region')).length
 
 /**
  * The fd count once it is down to `expected`, or after `ms`: a child's stdio pipes may close a
