@@ -215,6 +215,17 @@ interface Accepter<T> {
 const constructing = Symbol('shm-doorbell constructing')
 
 /**
+ * What a listener does for each connection allowed in: the hello it serves, how it makes the pair
+ * and sends the guest's fds on `fd`, and how it closes a pair that no accept() took. Held in a
+ * private field, so that no caller of a listener can reach it.
+ */
+interface Service<T> {
+  readonly kind: number
+  serve(fd: number, peer: Peer): T
+  discard(value: T): void
+}
+
+/**
  * What the two listeners share: a listening socket watched on the event loop while an `accept()`
  * is pending, concurrent handshakes (a silent connection is dropped after {@link HELLO_TIMEOUT_MS}),
  * and the queue of connections made while no `accept()` waited.
@@ -228,11 +239,12 @@ abstract class Listener<T extends { peer: Peer }> {
   /** Connections made (or errors of `allow`) that no accept() has taken yet. */
   readonly #ready: Array<{ value: T } | { error: unknown }> = []
   readonly #handshakes = new Set<Handshake>()
+  readonly #service: Service<T>
   #watching = false
   #closed = false
   #ref = true
 
-  protected constructor(token: symbol, path: unknown, options: ListenOptions) {
+  protected constructor(token: symbol, path: unknown, options: ListenOptions, service: Service<T>) {
     if (token !== constructing) {
       throw codedError(
         new TypeError('Illegal constructor: use Channel.listen() or Doorbell.listen()'),
@@ -252,16 +264,8 @@ abstract class Listener<T extends { peer: Peer }> {
     this.#file = file!
     this.#path = path
     this.#allow = allow
+    this.#service = service
   }
-
-  /** The kind of hello this listener serves. */
-  protected abstract readonly kind: number
-
-  /** Makes the pair for a connection allowed in, and sends the guest's fds on `fd`. */
-  protected abstract serve(fd: number, peer: Peer): T
-
-  /** Closes what {@link serve} made, for a connection that no accept() will take. */
-  protected abstract discard(value: T): void
 
   /** The path it listens on, as given. */
   get path(): string {
@@ -349,7 +353,7 @@ abstract class Listener<T extends { peer: Peer }> {
     clearTimeout(handshake.timer)
     if (hello === binding.HELLO_GARBAGE) return this.#drop(handshake)
     if (hello === binding.HELLO_UNSUPPORTED_VERSION) return this.#reply(handshake, binding.REPLY_UNSUPPORTED_VERSION)
-    if (hello !== this.kind) return this.#reply(handshake, binding.REPLY_WRONG_KIND)
+    if (hello !== this.#service.kind) return this.#reply(handshake, binding.REPLY_WRONG_KIND)
     const peer = binding.rendezvousPeer(socket.fd)
     let allowed: boolean
     try {
@@ -362,7 +366,7 @@ abstract class Listener<T extends { peer: Peer }> {
     if (!this.#handshakes.has(handshake)) return
     if (!allowed) return this.#reply(handshake, binding.REPLY_REFUSED)
     try {
-      this.#deliver({ value: this.serve(socket.fd, { pid: peer.pid, uid: peer.uid, gid: peer.gid }) })
+      this.#deliver({ value: this.#service.serve(socket.fd, { pid: peer.pid, uid: peer.uid, gid: peer.gid }) })
     } catch (err) {
       // A process that died since its hello has no one to serve; other failures (EMFILE) are reported.
       if (!PEER_GONE_CODES.includes((err as Partial<CodedError>).code ?? '')) this.#deliver({ error: err })
@@ -389,7 +393,7 @@ abstract class Listener<T extends { peer: Peer }> {
   /** Gives a connection (or an error) to the oldest accept() waiting, or keeps it for the next. */
   #deliver(result: { value: T } | { error: unknown }): void {
     if (this.#closed) {
-      if ('value' in result) this.discard(result.value)
+      if ('value' in result) this.#service.discard(result.value)
       return
     }
     const accepter = this.#accepters.shift()
@@ -434,7 +438,7 @@ abstract class Listener<T extends { peer: Peer }> {
     this.#socket.close()
     this.#file.unlink()
     for (const handshake of this.#handshakes) this.#drop(handshake)
-    for (const ready of this.#ready.splice(0)) if ('value' in ready) this.discard(ready.value)
+    for (const ready of this.#ready.splice(0)) if ('value' in ready) this.#service.discard(ready.value)
     const error = closedError('listener', fd)
     for (const accepter of this.#accepters.splice(0)) accepter.reject(error)
   }
@@ -475,9 +479,6 @@ const PEER_GONE_CODES = ['EPIPE', 'ECONNRESET', 'ENOTCONN']
  * process that connects with `Channel.connect(path)` and is allowed in.
  */
 export class ChannelListener extends Listener<AcceptedChannel> {
-  protected readonly kind = binding.HELLO_CHANNEL
-  readonly #options: ChannelOptions
-
   /** @internal Use `Channel.listen()`. */
   constructor(token: symbol, path: unknown, options: ChannelListenOptions | undefined) {
     const { capacity, spin } = channelOptions(
@@ -485,25 +486,27 @@ export class ChannelListener extends Listener<AcceptedChannel> {
         ? options
         : { capacity: options.capacity, spin: options.spin },
     )
-    super(token, path, options ?? {})
-    this.#options = { capacity, spin }
+    super(token, path, options ?? {}, channelService({ capacity, spin }))
   }
+}
 
-  protected serve(fd: number, peer: Peer): AcceptedChannel {
-    const [channel, handle] = Channel.createPair(this.#options)
-    try {
-      native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, handle.doorbellFd, handle.regionFd))
-    } catch (err) {
-      channel.close()
-      throw err
-    } finally {
-      handle.close()
-    }
-    return { channel, peer }
-  }
-
-  protected discard({ channel }: AcceptedChannel): void {
-    channel.close()
+/** A new channel for each connection: the host's side kept, the guest's fds sent. */
+function channelService(options: ChannelOptions): Service<AcceptedChannel> {
+  return {
+    kind: binding.HELLO_CHANNEL,
+    serve(fd, peer) {
+      const [channel, handle] = Channel.createPair(options)
+      try {
+        native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, handle.doorbellFd, handle.regionFd))
+      } catch (err) {
+        channel.close()
+        throw err
+      } finally {
+        handle.close()
+      }
+      return { channel, peer }
+    },
+    discard: ({ channel }) => channel.close(),
   }
 }
 
@@ -513,9 +516,6 @@ export class ChannelListener extends Listener<AcceptedChannel> {
  * and is allowed in.
  */
 export class DoorbellListener extends Listener<AcceptedDoorbell> {
-  protected readonly kind = binding.HELLO_DOORBELL
-  readonly #region: SharedRegion | undefined
-
   /** @internal Use `Doorbell.listen()`. */
   constructor(token: symbol, path: unknown, options: DoorbellListenOptions | undefined) {
     const region = options !== null && typeof options === 'object' ? options.region : undefined
@@ -523,26 +523,28 @@ export class DoorbellListener extends Listener<AcceptedDoorbell> {
       throw invalidArgType('options.region', 'an instance of SharedRegion', region)
     }
     if (region) fdOfOpenRegion(region)
-    super(token, path, options ?? {})
-    this.#region = region
+    super(token, path, options ?? {}, doorbellService(region))
   }
+}
 
-  protected serve(fd: number, peer: Peer): AcceptedDoorbell {
-    const regionFd = this.#region ? fdOfOpenRegion(this.#region) : -1
-    const [doorbell, guest] = Doorbell.createPair()
-    try {
-      native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, guest.fd, regionFd))
-    } catch (err) {
-      doorbell.close()
-      throw err
-    } finally {
-      guest.close()
-    }
-    return { doorbell, peer }
-  }
-
-  protected discard({ doorbell }: AcceptedDoorbell): void {
-    doorbell.close()
+/** A new doorbell pair for each connection, and the region's fd if there is one: this end kept, the other sent. */
+function doorbellService(region: SharedRegion | undefined): Service<AcceptedDoorbell> {
+  return {
+    kind: binding.HELLO_DOORBELL,
+    serve(fd, peer) {
+      const regionFd = region ? fdOfOpenRegion(region) : -1
+      const [doorbell, guest] = Doorbell.createPair()
+      try {
+        native(() => binding.rendezvousReply(fd, binding.REPLY_ACCEPTED, guest.fd, regionFd))
+      } catch (err) {
+        doorbell.close()
+        throw err
+      } finally {
+        guest.close()
+      }
+      return { doorbell, peer }
+    },
+    discard: ({ doorbell }) => doorbell.close(),
   }
 }
 

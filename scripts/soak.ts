@@ -1,7 +1,7 @@
 // The soak: every reliability workload of scripts/workloads/reliability.ts, mixed, for N seconds, with its own
 // child processes (the channel's 10,000,000-message run is `npm run soak:channel`). Prints counts of rounds, bursts, deaths, aborts and errors by code, the
-// peer-death latency, and fds/RSS at start and end; exits non-zero on a lost wakeup (a wait over
-// 1 s), a crash, a hang or an fd leak.
+// peer-death latency, and fds, region mappings and RSS at start and end; exits non-zero on a lost
+// wakeup (a wait over 1 s), a crash, a hang, an error without a code, an fd leak or a region left mapped.
 //   npm run soak -- --seconds N
 import { setImmediate as tick } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util'
 import fc from 'fast-check'
 import { Doorbell } from 'shm-doorbell'
 
-import { fdCountBackTo, openFdCount, within, workloadFixture } from './workloads/helpers.ts'
-import { anyOp, Outcomes, runOps } from './workloads/hostile.ts'
+import { fdCountBackTo, openFdCount, regionMappings, within, workloadFixture } from './workloads/helpers.ts'
+import { anyOp, Outcomes, reflectiveCalls, runOps } from './workloads/hostile.ts'
 import {
   DEATH_PHASES,
   dropPairsInWorker,
@@ -35,6 +35,7 @@ const counts = {
   hostDeaths: 0,
   aborts: 0,
   cycles: 0,
+  reflectiveCalls: 0,
   errors: new Outcomes(),
   channelMessages: 0,
   failures: [] as string[],
@@ -111,6 +112,17 @@ async function hostile(): Promise<void> {
     counts.failures.push(`hostile input: an error without a code: ${err}`)
 }
 
+/** 5,000 calls by reflection of every export with hostile arguments, from a fresh seed (logged if it fails). */
+async function reflective(): Promise<void> {
+  const seed = (Math.random() * 2 ** 31) >>> 0
+  const run = await reflectiveCalls(seed, 5000, counts.errors)
+  counts.reflectiveCalls += run.made
+  for (const err of counts.errors.uncoded.splice(0))
+    counts.failures.push(`hostile calls by reflection (HOSTILE_SEED=${seed}): an error without a code: ${err}`)
+  if (run.socketFiles.length > 0)
+    counts.failures.push(`hostile calls by reflection (HOSTILE_SEED=${seed}): socket files left: ${run.socketFiles}`)
+}
+
 /** The channel's two-way stream with a Node guest, 50,000 messages each way through a 4 KiB ring. */
 async function channelStream(): Promise<void> {
   const count = 50_000
@@ -143,15 +155,17 @@ const workloads: Record<string, () => Promise<void>> = {
   'leak cycles': cycles,
   exhaustion,
   'hostile input': hostile,
+  'hostile calls by reflection': reflective,
   'channel stream': channelStream,
 }
 
-async function settle(): Promise<{ fds: number; rss: number }> {
+async function settle(): Promise<{ fds: number; regions: number; rss: number }> {
   for (let round = 0; round < 10; round++) {
     globalThis.gc?.()
     await tick()
   }
-  return { fds: openFdCount(), rss: process.memoryUsage().rss }
+  const regions = process.platform === 'linux' ? regionMappings() : 0
+  return { fds: openFdCount(), regions, rss: process.memoryUsage().rss }
 }
 
 async function main(): Promise<void> {
@@ -206,13 +220,18 @@ async function main(): Promise<void> {
     `peer-death latency (kill to rejection): p50 ${ms(percentile(deathLatencies, 0.5))}, p99 ${ms(percentile(deathLatencies, 0.99))}, ` +
       `max ${ms(Math.max(...deathLatencies))}; over ${PEER_DEATH_GOAL_MS} ms: ${deathLatencies.filter((v) => v > PEER_DEATH_GOAL_MS).length}`,
   )
-  console.log(`aborts: ${counts.aborts}; leak cycles: ${counts.cycles}; channel messages: ${counts.channelMessages}`)
+  console.log(
+    `aborts: ${counts.aborts}; leak cycles: ${counts.cycles}; channel messages: ${counts.channelMessages}; hostile calls by reflection: ${counts.reflectiveCalls}`,
+  )
   console.log(`errors by code: ${show(errors)}`)
-  console.log(`fds: ${start.fds} at start, ${end.fds} at end`)
+  console.log(
+    `fds: ${start.fds} at start, ${end.fds} at end; region mappings: ${start.regions} at start, ${end.regions} at end`,
+  )
   console.log(`RSS: ${(start.rss / MiB).toFixed(1)} MiB at start, ${(end.rss / MiB).toFixed(1)} MiB at end`)
 
   const problems = [...counts.lostWakeups.map((late) => `lost wakeup: ${late}`), ...counts.failures]
   if (end.fds > start.fds) problems.push(`fd leak: ${end.fds - start.fds} fds more than at start`)
+  if (end.regions > start.regions) problems.push(`mapping leak: ${end.regions - start.regions} regions still mapped`)
   for (const problem of problems) console.error(`FAIL ${problem}`)
   process.exitCode = problems.length > 0 ? 1 : 0
 }

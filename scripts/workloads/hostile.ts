@@ -3,7 +3,9 @@
 //
 // Only fds that this process controls are ever named: an fd number picked at random could be the
 // test runner's own IPC socket, which a successful fromRawFd would take over.
-import { closeSync, fstatSync, openSync } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { inspect } from 'node:util'
 
@@ -249,7 +251,12 @@ const fdOps: fc.Arbitrary<Op>[] = [
         .array(fc.oneof(fc.constant<ArgValue>({ value: ARG_NAME }), argValue), { maxLength: 4 })
         .map((args) => (world: World) => args.map((arg) => resolveArg(world, arg))),
       argValue.map((arg) => (world: World) => [ARG_NAME, resolveArg(world, arg)]),
-      argValue.map((arg) => (world: World) => [`${ARG_NAME}=${resolveArg(world, arg)}`]),
+      // The string is built here, not by the library: a value that cannot be made a string (an array
+      // holding a null-prototype object) would throw in this test's own template literal.
+      argValue.map((arg) => (world: World) => {
+        const value = resolveArg(world, arg)
+        return [`${ARG_NAME}=${typeof value === 'string' ? value : fc.stringify(value)}`]
+      }),
     )
     .map((argv) =>
       op('Doorbell.fromArgv(...)', (world) =>
@@ -498,19 +505,65 @@ const HOSTILE_ARGUMENTS: (() => unknown)[] = [
   () => ({ signal: AbortSignal.abort() }),
   () => ({ signal: AbortSignal.abort('a reason') }),
   () => ({ capacity: -1, spin: NaN }),
+  () => ({ allow: () => false }),
+  () => ({
+    allow: () => {
+      throw hostileError()
+    },
+  }),
+  () => ({ allow: async () => Promise.reject(hostileError()), mode: 0o7777, backlog: 2 ** 40 }),
+  () => ({ region: 'not a region', mode: -1 }),
 ]
 
-/** Names a call never reaches: the spawners emit 'error' on the child, as child_process does; listen and connect need a path. */
-const NOT_CALLED = new Set<PropertyKey>([
-  'spawn',
-  'spawnChannel',
-  'fork',
-  'listen',
-  'connect',
-  'prototype',
-  'length',
-  'name',
-])
+/** The hostile arguments that can stand for a socket path: not a relative name, which would make a socket in the cwd. */
+const NOT_RELATIVE = HOSTILE_ARGUMENTS.filter((make) => make() !== 'hostile')
+
+/**
+ * Socket paths for listen and connect, all inside `dir`: fresh names, the path of a listener of the
+ * run, a regular file, a name in a missing folder, a name too long for sun_path, the folder
+ * itself, and fresh abstract names (Linux only; elsewhere a coded refusal).
+ */
+class HostilePaths {
+  readonly dir = mkdtempSync(join(tmpdir(), 'shm-doorbell-hostile-'))
+  /** What the run itself puts in `dir`; everything else there at the end was left by a listener. */
+  readonly own = ['file', 'folder']
+  readonly listening: string[] = []
+  #made = 0
+
+  constructor() {
+    writeFileSync(join(this.dir, 'file'), 'not a socket')
+    mkdirSync(join(this.dir, 'folder'))
+  }
+
+  /** A name that nothing has taken yet. */
+  fresh(): string {
+    return join(this.dir, `socket-${this.#made++}`)
+  }
+
+  pick(random: () => number): unknown {
+    const choices = [
+      () => this.fresh(),
+      () => this.listening[Math.floor(random() * this.listening.length)] ?? this.dir,
+      () => join(this.dir, 'file'),
+      () => join(this.dir, 'missing', 'socket'),
+      () => join(this.dir, 'x'.repeat(120)),
+      () => join(this.dir, 'folder'),
+      () => `\0shm-doorbell-hostile-${process.pid}-${this.#made++}`,
+      () => NOT_RELATIVE[Math.floor(random() * NOT_RELATIVE.length)](),
+    ]
+    return choices[Math.floor(random() * choices.length)]()
+  }
+
+  /** What listeners left in `dir` (a closed listener unlinks its socket file), then removes `dir`. */
+  remove(): string[] {
+    const left = readdirSync(this.dir).filter((name) => !this.own.includes(name))
+    rmSync(this.dir, { recursive: true, force: true })
+    return left
+  }
+}
+
+/** Names a call never reaches: the spawners emit 'error' on the child, as child_process does. */
+const NOT_CALLED = new Set<PropertyKey>(['spawn', 'spawnChannel', 'fork', 'prototype', 'length', 'name'])
 
 type Closable = { close(): void }
 
@@ -528,17 +581,50 @@ function membersOf(object: object): PropertyKey[] {
 }
 
 /**
- * `calls` calls, by reflection, of every static, method and getter of the exported classes and of
- * every kind of instance (open, closed, consumed), with hostile arguments; results that can be
- * closed join the instances. `util.inspect.custom` is reached through `util.inspect`, its one
- * caller. Returns once every promise made has settled and every instance is closed.
+ * The objects that `value` holds and that can be closed: itself, what an array holds, and the
+ * values of a plain result such as `{ channel, peer }`, `{ doorbell, region }` or an iterator's
+ * `{ value, done }`.
  */
-export async function reflectiveCalls(seed: number, calls: number, outcomes: Outcomes): Promise<number> {
+function closablesIn(value: unknown, depth = 2): Closable[] {
+  if (!value || typeof value !== 'object' || depth < 0) return []
+  if (typeof (value as Closable).close === 'function') return [value as Closable]
+  const held = Array.isArray(value)
+    ? value
+    : Object.getPrototypeOf(value) === Object.prototype
+      ? Object.values(value)
+      : []
+  return held.flatMap((each) => closablesIn(each, depth - 1))
+}
+
+/**
+ * `calls` calls, by reflection, of every static, method and getter of the exported classes and of
+ * every kind of instance (open, closed, consumed), with hostile arguments; listen and connect get
+ * socket paths in a temporary folder as their first argument. Whatever a call returns or resolves
+ * to that can be closed joins the instances (or is closed, if the run has ended), so that accepted
+ * and connected channels are the run's to close. `util.inspect.custom` is reached through
+ * `util.inspect`, its one caller. Returns once every promise made has settled, every instance is
+ * closed and the folder is removed, with the number of calls made and the socket files that no
+ * listener unlinked.
+ */
+export async function reflectiveCalls(
+  seed: number,
+  calls: number,
+  outcomes: Outcomes,
+): Promise<{ made: number; socketFiles: string[] }> {
   const random = seeded(seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]
   const classes = [Doorbell, DoorbellHandle, SharedRegion, Channel, ChannelHandle, DoorbellListener, ChannelListener]
   const instances: Closable[] = []
   const pending: Promise<void>[] = []
+  const paths = new HostilePaths()
+  let ended = false
+  const adopt = (value: unknown): void => {
+    for (const each of closablesIn(value)) {
+      if (ended) outcomes.call(() => each.close())
+      else instances.push(each)
+      if (each instanceof DoorbellListener || each instanceof ChannelListener) paths.listening.push(each.path)
+    }
+  }
   const make = (): void => {
     const [doorbell, handle] = Doorbell.createPair()
     const [channel, channelHandle] = Channel.createPair({ capacity: 4096 })
@@ -546,33 +632,46 @@ export async function reflectiveCalls(seed: number, calls: number, outcomes: Out
   }
   make()
   make()
+  adopt(Channel.listen(paths.fresh()))
   let made = 0
-  for (let i = 0; i < calls; i++) {
-    if (random() < 0.02) make()
-    const onClass = random() < 0.3
-    const target: object = onClass ? pick(classes) : pick(instances)
-    const names = onClass ? Reflect.ownKeys(target).filter((key) => !NOT_CALLED.has(key)) : membersOf(target)
-    const name = pick(names)
-    const args = Array.from({ length: Math.floor(random() * 3) }, () => pick(HOSTILE_ARGUMENTS)())
-    made++
-    const result = outcomes.call(() => {
-      if (name === inspect.custom) return inspect(target, { depth: pick([-1, 0, 2, Infinity, null]) })
-      const member = (target as Record<PropertyKey, unknown>)[name]
-      return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).apply(target, args) : member
-    })
-    if (result instanceof Promise) pending.push(outcomes.settle(result))
-    else if (result && typeof (result as AsyncGenerator).return === 'function') {
-      const iterator = result as AsyncGenerator
-      pending.push(outcomes.settle(Promise.race([iterator.next(), delay(5)]).finally(() => iterator.return(undefined))))
+  let socketFiles: string[] = []
+  try {
+    try {
+      for (let i = 0; i < calls; i++) {
+        if (random() < 0.02) make()
+        // Turns of the event loop now and then, so that connections get accepted and promises settle mid-run.
+        if (random() < 0.02) await delay(1)
+        const onClass = random() < 0.3
+        const target: object = onClass ? pick(classes) : pick(instances)
+        const names = onClass ? Reflect.ownKeys(target).filter((key) => !NOT_CALLED.has(key)) : membersOf(target)
+        const name = pick(names)
+        const args = Array.from({ length: Math.floor(random() * 3) }, () => pick(HOSTILE_ARGUMENTS)())
+        if (onClass && (name === 'listen' || name === 'connect')) args[0] = paths.pick(random)
+        made++
+        const result = outcomes.call(() => {
+          if (name === inspect.custom) return inspect(target, { depth: pick([-1, 0, 2, Infinity, null]) })
+          const member = (target as Record<PropertyKey, unknown>)[name]
+          return typeof member === 'function' ? (member as (...a: unknown[]) => unknown).apply(target, args) : member
+        })
+        if (result instanceof Promise) pending.push(outcomes.settle(result.then(adopt)))
+        else if (result && typeof (result as AsyncGenerator).return === 'function') {
+          const iterator = result as AsyncGenerator
+          const next = Promise.race([iterator.next().then(adopt), delay(5)])
+          pending.push(outcomes.settle(next.finally(() => iterator.return(undefined))))
+        }
+        // What intoRawFd() and intoRawFds() let go of is the caller's to close.
+        if (name === 'intoRawFd' && typeof result === 'number') closePeerFd(result)
+        if (name === 'intoRawFds' && result) for (const fd of Object.values(result)) closePeerFd(fd as number)
+        adopt(result)
+      }
+    } finally {
+      ended = true
+      for (const instance of instances) outcomes.call(() => instance.close())
     }
-    // What intoRawFd() and intoRawFds() let go of is the caller's to close.
-    if (name === 'intoRawFd' && typeof result === 'number') closePeerFd(result)
-    if (name === 'intoRawFds' && result) for (const fd of Object.values(result)) closePeerFd(fd as number)
-    for (const each of Array.isArray(result) ? result : [result]) {
-      if (each && typeof (each as Closable).close === 'function') instances.push(each as Closable)
-    }
+    // A connect to a listener of the run that no accept() took settles once that listener closed.
+    await within(Promise.all(pending), 'every promise of the reflective calls')
+  } finally {
+    socketFiles = paths.remove()
   }
-  for (const instance of instances) outcomes.call(() => instance.close())
-  await within(Promise.all(pending), 'every promise of the reflective calls')
-  return made
+  return { made, socketFiles }
 }
