@@ -39,6 +39,15 @@ const debianPackages = [
   'patchelf',
 ]
 
+/**
+ * Packages that bookworm's own version cannot serve, with the suite that has a new enough one.
+ * qemu-user 7.2 cannot reserve the 1 TiB of address space that a region of SharedRegion.MAX_SIZE
+ * maps (mmap fails with ENOMEM under emulation); 10.0, from bookworm-backports, can.
+ */
+const newerDebianPackages = {
+  'qemu-user-static': { version: '1:10.0', suite: 'bookworm-backports' },
+}
+
 /** zig as the release workflow pins it (mlugg/setup-zig 0.14.1), and cargo-zigbuild. */
 const pythonPackages = ['ziglang==0.14.1', 'cargo-zigbuild==0.24.1']
 
@@ -82,14 +91,29 @@ function installDebianPackages() {
       return true
     }
   })
-  if (missing.length === 0) return
+  const newer = Object.entries(newerDebianPackages)
+    .filter(([name, { version }]) => !installedAtLeast(name, version))
+    .map(([name, { suite }]) => `${name}/${suite}`)
+  if (missing.length === 0 && newer.length === 0) return
+  const wanted = [...missing.filter((name) => !(name in newerDebianPackages)), ...newer]
   if (process.getuid?.() !== 0) {
-    throw new Error(`missing Debian packages: run sudo apt-get update && sudo apt-get install ${missing.join(' ')}`)
+    throw new Error(`missing Debian packages: run sudo apt-get update && sudo apt-get install ${wanted.join(' ')}`)
   }
-  log(`installing ${missing.join(', ')} with apt-get`)
+  log(`installing ${wanted.join(', ')} with apt-get`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   run('apt-get', ['update', '-q'], { env })
-  run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env })
+  run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...wanted], { env })
+}
+
+/** Whether Debian's package `name` is installed at `version` or later. */
+function installedAtLeast(name, version) {
+  try {
+    const installed = execFileSync('dpkg-query', ['-W', '-f=${Version}', name], { encoding: 'utf8' })
+    execFileSync('dpkg', ['--compare-versions', installed, 'ge', version])
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Registers qemu-aarch64 with binfmt_misc (flag F: the kernel keeps the interpreter open, so it works in any mount namespace). */

@@ -13,15 +13,14 @@ fn runtime() -> tokio::runtime::Runtime {
     .unwrap()
 }
 
-/// A fresh path in a fresh directory under the temp dir.
-fn socket_path(name: &str) -> PathBuf {
-  let dir = std::env::temp_dir().join(format!(
-    "shm-doorbell-rendezvous-{}-{name}",
-    std::process::id()
-  ));
-  let _ = std::fs::remove_dir_all(&dir);
-  std::fs::create_dir_all(&dir).unwrap();
-  dir.join("socket")
+/// A fresh socket path in a fresh directory under the temp dir, removed when the `TempDir` drops.
+fn socket_path(name: &str) -> (tempfile::TempDir, PathBuf) {
+  let dir = tempfile::Builder::new()
+    .prefix(&format!("shm-doorbell-rendezvous-{name}-"))
+    .tempdir()
+    .unwrap();
+  let path = dir.path().join("socket");
+  (dir, path)
 }
 
 fn code_of(err: &io::Error) -> Option<&'static str> {
@@ -31,7 +30,7 @@ fn code_of(err: &io::Error) -> Option<&'static str> {
 #[test]
 fn a_doorbell_and_a_region_reach_a_process_that_connects_by_path() {
   runtime().block_on(async {
-    let path = socket_path("doorbell");
+    let (_dir, path) = socket_path("doorbell");
     let mut listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let region = SharedRegion::create(4096).unwrap();
     region.atomic_u32s()[0].store(0xfeed, std::sync::atomic::Ordering::SeqCst);
@@ -58,7 +57,7 @@ fn a_doorbell_and_a_region_reach_a_process_that_connects_by_path() {
 #[test]
 fn a_channel_carries_messages_both_ways_after_a_rendezvous() {
   runtime().block_on(async {
-    let path = socket_path("channel");
+    let (_dir, path) = socket_path("channel");
     let mut listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let client = tokio::spawn(async move {
       let mut channel = connect_channel(path).await.unwrap();
@@ -76,7 +75,7 @@ fn a_channel_carries_messages_both_ways_after_a_rendezvous() {
 #[test]
 fn a_refused_or_wrong_kind_connection_gets_its_coded_error() {
   runtime().block_on(async {
-    let path = socket_path("refused");
+    let (_dir, path) = socket_path("refused");
     let mut listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let client = tokio::spawn(connect_channel(path.clone()));
     listener.accept().await.unwrap().refuse().unwrap();
@@ -99,7 +98,7 @@ fn a_refused_or_wrong_kind_connection_gets_its_coded_error() {
 #[test]
 fn garbage_and_silence_never_hold_up_the_next_process() {
   runtime().block_on(async {
-    let path = socket_path("garbage");
+    let (_dir, path) = socket_path("garbage");
     let mut listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let mut garbage = UnixStream::connect(&path).unwrap();
     garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
@@ -131,7 +130,7 @@ fn garbage_and_silence_never_hold_up_the_next_process() {
 #[test]
 fn a_live_listener_keeps_its_path_and_a_stale_socket_is_replaced() {
   runtime().block_on(async {
-    let path = socket_path("in-use");
+    let (_dir, path) = socket_path("in-use");
     let listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let err = Listener::bind(&path, ListenOptions::default())
       .err()
@@ -149,7 +148,7 @@ fn a_live_listener_keeps_its_path_and_a_stale_socket_is_replaced() {
 #[test]
 fn anything_but_a_socket_at_the_path_is_refused_and_left_alone() {
   runtime().block_on(async {
-    let path = socket_path("file");
+    let (_dir, path) = socket_path("file");
     std::fs::write(&path, b"keep me").unwrap();
     let err = Listener::bind(&path, ListenOptions::default())
       .err()
@@ -162,7 +161,7 @@ fn anything_but_a_socket_at_the_path_is_refused_and_left_alone() {
 #[test]
 fn close_unlinks_only_the_file_this_listener_made() {
   runtime().block_on(async {
-    let path = socket_path("replaced");
+    let (_dir, path) = socket_path("replaced");
     let listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, b"someone else's").unwrap();
@@ -175,7 +174,7 @@ fn close_unlinks_only_the_file_this_listener_made() {
 fn the_socket_file_gets_the_mode_asked_for() {
   use std::os::unix::fs::PermissionsExt;
   runtime().block_on(async {
-    let path = socket_path("mode");
+    let (_dir, path) = socket_path("mode");
     for mode in [0o600, 0o666] {
       let options = ListenOptions {
         mode,
@@ -225,7 +224,7 @@ fn an_abstract_name_has_no_file_and_one_listener() {
 #[test]
 fn a_listener_that_closes_fails_its_waiting_client_as_gone() {
   runtime().block_on(async {
-    let path = socket_path("gone");
+    let (_dir, path) = socket_path("gone");
     let listener = Listener::bind(&path, ListenOptions::default()).unwrap();
     let client = tokio::spawn(connect_channel(path.clone()));
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -238,7 +237,7 @@ fn a_listener_that_closes_fails_its_waiting_client_as_gone() {
 #[test]
 fn no_listener_is_enoent_or_econnrefused() {
   runtime().block_on(async {
-    let path = socket_path("none");
+    let (_dir, path) = socket_path("none");
     let err = connect_channel(&path).await.err().unwrap();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
