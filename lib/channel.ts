@@ -402,9 +402,8 @@ export class Channel {
     if (typeof max !== 'number') throw invalidArgType('max', 'of type number', max)
     if (!(max >= 0 && (Number.isInteger(max) || max === Infinity))) throw outOfRange('max', 'an integer >= 0', max)
     this.#checkReceiving()
-    const taken = this.#take(max, (bytes, start, length) =>
-      fn(new Uint8Array(bytes.buffer, bytes.byteOffset + start, length)),
-    )
+    const consumer = this.#consumer
+    const taken = this.#take(max, (bytes, start, length) => fn(consumer.view(bytes, start, length)))
     if (taken === 0 && max > 0 && this.#peerDead && !this.#consumer.hasMessage()) throw peerDeadError(this.#fd)
     return taken
   }
