@@ -21,7 +21,7 @@ import { dirname, join, relative } from 'node:path'
 
 import { buildTargets, selectTargets, targetEnv } from './build-targets.mjs'
 import { installPackage, runScenarios } from './scenarios.mjs'
-import { AARCH64_SYSROOT, cache, ensureToolchains, muslBun, root, runtimeBinary } from './toolchains.mjs'
+import { QEMU_AARCH64_PREFIX, cache, ensureToolchains, muslBun, root, runtimeBinary } from './toolchains.mjs'
 
 /** The Rust peers that the ava suite starts (as scripts/prepare-test.mjs builds them). */
 const EXAMPLES = ['rust-guest', 'rust-channel-peer']
@@ -144,7 +144,7 @@ function runAva(checkout, node) {
     ...process.env,
     // `node`, and through their shebang `npm` and `npx`, are the arm64 Node for the suite's children.
     PATH: `${dirname(node)}:${process.env.PATH}`,
-    QEMU_LD_PREFIX: AARCH64_SYSROOT,
+    QEMU_LD_PREFIX: QEMU_AARCH64_PREFIX,
   }
   delete env.SHM_DOORBELL_ENGINE
   for (const name of Object.keys(env)) if (/^npm_/i.test(name)) delete env[name]
@@ -209,7 +209,7 @@ for (const target of targets) {
     for (const version of nodes) {
       const node = runtimeBinary(`node${version}-arm64`)
       const nodeStart = performance.now()
-      const qemuEnv = { ...process.env, QEMU_LD_PREFIX: AARCH64_SYSROOT }
+      const qemuEnv = { ...process.env, QEMU_LD_PREFIX: QEMU_AARCH64_PREFIX }
       log(
         `  ava on arm64 Node ${execFileSync(node, ['--version'], { encoding: 'utf8', env: qemuEnv }).trim()} under qemu`,
       )
@@ -217,7 +217,9 @@ for (const target of targets) {
       add(result)
       log(`  ava on arm64 Node ${version}: ${result.passed} passed, ${result.failed} failed (${seconds(nodeStart)} s)`)
     }
-    add(await runBunScenarios(target, { command: [runtimeBinary('bun-arm64')] }, { QEMU_LD_PREFIX: AARCH64_SYSROOT }))
+    add(
+      await runBunScenarios(target, { command: [runtimeBinary('bun-arm64')] }, { QEMU_LD_PREFIX: QEMU_AARCH64_PREFIX }),
+    )
   } else if (target.abi === 'musl') {
     tally(checkMuslNeeds(target))
     add(await runBunScenarios(target, muslBun(target.arch === 'x64' ? 'x86_64' : 'aarch64')))

@@ -71,8 +71,13 @@ const muslRuntimes = [
   { alias: 'bun-arm64-musl', arch: 'aarch64', debian: 'arm64' },
 ]
 
-/** Where the arm64 glibc loader and libraries live, for qemu-user (QEMU_LD_PREFIX). */
-export const AARCH64_SYSROOT = '/usr/aarch64-linux-gnu'
+/**
+ * qemu-user's QEMU_LD_PREFIX for arm64: a folder whose `lib` is the arm64 glibc loader and libraries
+ * of libc6-arm64-cross, and nothing else. qemu looks every path an emulated process opens up in the
+ * prefix first, so /usr/aarch64-linux-gnu itself, whose `bin` holds binutils, would show an arm64
+ * process that `bin` as /bin, while the shells it starts (x64) see the real one.
+ */
+export const QEMU_AARCH64_PREFIX = join(cache, 'qemu-aarch64')
 
 const bin = join(cache, 'bin')
 const python = join(cache, 'python')
@@ -318,6 +323,10 @@ export function ensureToolchains() {
   linkTools()
   installRuntimes()
   installMuslUserland()
+  if (!existsSync(join(QEMU_AARCH64_PREFIX, 'lib'))) {
+    mkdirSync(QEMU_AARCH64_PREFIX, { recursive: true })
+    symlinkSync('/usr/aarch64-linux-gnu/lib', join(QEMU_AARCH64_PREFIX, 'lib'))
+  }
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, RUSTC: join(bin, 'rustc'), RUSTC_BOOTSTRAP: '1' }
   // napi build spawns $CARGO instead of the cargo on PATH.
   delete env.CARGO
