@@ -34,7 +34,6 @@ const debianPackages = [
   'libc6-dev-arm64-cross',
   'musl-tools',
   'qemu-user-static',
-  'binfmt-support',
   'file',
   'patchelf',
 ]
@@ -106,8 +105,27 @@ function installDebianPackages() {
   }
   log(`installing ${wanted.join(', ')} with apt-get`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  for (const suite of new Set(newer.map((spec) => spec.split('/')[1]))) addAptSuite(suite)
   run('apt-get', ['update', '-q'], { env })
   run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...wanted], { env })
+}
+
+/**
+ * Adds `suite` of this machine's Debian mirror to apt's sources, as /etc/apt/sources.list.d/
+ * shm-doorbell-SUITE.sources, if no source names it yet. A new machine has bookworm's suites only;
+ * apt ranks backports below them, so only a package asked for as NAME/SUITE comes from there.
+ */
+function addAptSuite(suite) {
+  const dir = '/etc/apt/sources.list.d'
+  const named = readdirSync(dir).some((file) =>
+    new RegExp(`^Suites:.*\\s${suite}(\\s|$)|^deb\\s.*\\s${suite}\\s`, 'm').test(readFileSync(join(dir, file), 'utf8')),
+  )
+  if (named) return
+  log(`adding Debian's ${suite} to apt's sources (${dir}/shm-doorbell-${suite}.sources)`)
+  writeFileSync(
+    join(dir, `shm-doorbell-${suite}.sources`),
+    `Types: deb\nURIs: ${debianMirror()}\nSuites: ${suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+  )
 }
 
 /** Whether Debian's package `name` is installed at `version` or later. */
@@ -121,14 +139,19 @@ function installedAtLeast(name, version) {
   }
 }
 
-/** Registers qemu-aarch64 with binfmt_misc (flag F: the kernel keeps the interpreter open, so it works in any mount namespace). */
+/**
+ * Registers qemu-aarch64 with binfmt_misc as qemu-user's own rule says (/usr/lib/binfmt.d/, which
+ * systemd-binfmt would load on a booted system; flag F: the kernel keeps the interpreter open, so it
+ * works in any mount namespace).
+ */
 function registerBinfmt() {
   const entry = '/proc/sys/fs/binfmt_misc/qemu-aarch64'
   if (!existsSync(entry)) {
     if (!existsSync('/proc/sys/fs/binfmt_misc/register')) {
       run('mount', ['-t', 'binfmt_misc', 'binfmt_misc', '/proc/sys/fs/binfmt_misc'])
     }
-    run('update-binfmts', ['--enable', 'qemu-aarch64'])
+    const rule = readFileSync('/usr/lib/binfmt.d/qemu-aarch64.conf', 'utf8').trim()
+    writeFileSync('/proc/sys/fs/binfmt_misc/register', rule)
   }
   const status = readFileSync(entry, 'utf8')
   if (!status.startsWith('enabled') || !/^flags: .*F/m.test(status)) {
@@ -196,14 +219,20 @@ function installRuntimes() {
   run('npm', ['install', '--force', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtimesDir })
 }
 
-/** apt-get with a state of its own in .targets/apt/, reading `suite` from this machine's Debian mirror. */
-function privateApt(suite) {
+/** The Debian mirror this machine's apt reads (its deb822 sources in /etc/apt/sources.list.d/). */
+function debianMirror() {
   const sources = readdirSync('/etc/apt/sources.list.d')
     .filter((file) => file.endsWith('.sources'))
     .map((file) => readFileSync(join('/etc/apt/sources.list.d', file), 'utf8'))
     .join('\n')
   const mirror = /^URIs:\s*(\S+\/debian)\s*$/m.exec(sources)?.[1]
   if (!mirror) throw new Error('no Debian mirror in /etc/apt/sources.list.d/*.sources')
+  return mirror
+}
+
+/** apt-get with a state of its own in .targets/apt/, reading `suite` from this machine's Debian mirror. */
+function privateApt(suite) {
+  const mirror = debianMirror()
   for (const dir of ['lists/partial', 'cache/archives/partial', 'debs'])
     mkdirSync(join(aptDir, dir), { recursive: true })
   const list = join(aptDir, 'sources.list')
