@@ -36,6 +36,33 @@ test('values of every kind arrive deep-equal, and their bytes are what v8.serial
   guest.close()
 })
 
+test('shared and cyclic references, past the 16 objects kept in a list, keep their identity, as v8.serialize writes them', (t) => {
+  const [host, guest] = connectedPair()
+  for (const count of [1, 15, 16, 17, 40]) {
+    const items = Array.from({ length: count }, (_, index) => ({ index, at: new Date(index) }))
+    const value: Record<string, unknown> = {
+      items,
+      first: items[0],
+      last: items.at(-1),
+      dates: items.map((item) => item.at),
+    }
+    value.self = value
+    t.true(host.trySendValue(value))
+    let bytes: Buffer | undefined
+    guest.drain((view) => (bytes = Buffer.from(view)), 1)
+    t.deepEqual(bytes, v8.serialize(value), `${count} objects: the bytes of v8.serialize`)
+    t.true(host.trySendValue(value))
+    const got = guest.tryRecvValue()!.value as typeof value & { items: typeof items }
+    t.deepEqual(got, v8.deserialize(v8.serialize(value)), `${count} objects`)
+    t.is(got.self, got)
+    t.is(got.first, got.items[0])
+    t.is(got.last, got.items.at(-1))
+    t.is((got.dates as Date[])[count - 1], got.items[count - 1]!.at)
+  }
+  host.close()
+  guest.close()
+})
+
 test('a value that cannot be serialized is ERR_INVALID_ARG_VALUE and sends nothing', async (t) => {
   const [host, guest] = connectedPair()
   for (const value of [() => 1, Symbol('s'), { f() {} }, new Proxy({}, {}), [1, () => 2]]) {

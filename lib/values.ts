@@ -60,6 +60,41 @@ export function badValueError(err?: unknown): CodedError {
 }
 
 /**
+ * The objects of one message in order, their index the id that a back-reference names: a list that
+ * keeps its backing store from message to message (`array.length = 0` gives it up, and the next
+ * push allocates anew: about 150 ns a message on Node 20 here), and drops its references when
+ * cleared, so that it keeps none of the user's values alive.
+ */
+class ObjectList {
+  readonly #items: (object | undefined)[] = []
+  #length = 0
+
+  get length(): number {
+    return this.#length
+  }
+
+  push(item: object): void {
+    this.#items[this.#length++] = item
+  }
+
+  at(index: number): object {
+    return this.#items[index]!
+  }
+
+  indexOf(item: object): number {
+    const items = this.#items
+    for (let index = 0; index < this.#length; index++) if (items[index] === item) return index
+    return -1
+  }
+
+  clear(): void {
+    const items = this.#items
+    for (let index = this.#length; index > 0;) items[--index] = undefined
+    this.#length = 0
+  }
+}
+
+/**
  * Serializes values into one buffer that it reuses: {@link write} returns the length of the value's
  * bytes at the start of {@link bytes}, valid until the next call.
  */
@@ -67,7 +102,7 @@ export class ValueWriter {
   bytes = Buffer.allocUnsafeSlow(4096)
   #at = 0
   /** Objects written so far, in order: their index is the id a back-reference names. */
-  readonly #seen: object[] = []
+  readonly #seen = new ObjectList()
   /** The same, by object, once there are more than SEEN_LINEAR of them. */
   readonly #ids = new Map<object, number>()
 
@@ -84,8 +119,8 @@ export class ValueWriter {
     } catch (err) {
       if (err !== UNSUPPORTED) throw err
     } finally {
-      this.#seen.length = 0
-      this.#ids.clear()
+      this.#seen.clear()
+      if (this.#ids.size > 0) this.#ids.clear()
     }
     let serialized: Buffer
     try {
@@ -162,8 +197,8 @@ export class ValueWriter {
     if (id >= 0) return id
     seen.push(value)
     if (seen.length > SEEN_LINEAR) {
-      if (this.#ids.size === 0) seen.forEach((object, index) => this.#ids.set(object, index))
-      else this.#ids.set(value, seen.length - 1)
+      if (this.#ids.size > 0) this.#ids.set(value, seen.length - 1)
+      else for (let index = 0; index < seen.length; index++) this.#ids.set(seen.at(index), index)
     }
     return -1
   }
@@ -297,14 +332,13 @@ export class ValueReader {
   readonly #keyBytes: (Uint8Array | undefined)[] = Array.from({ length: KEY_CACHE_SIZE }, () => undefined)
   readonly #keyStrings: (string | undefined)[] = Array.from({ length: KEY_CACHE_SIZE }, () => undefined)
   #end = 0
-  readonly #seen: object[] = []
+  readonly #seen = new ObjectList()
 
   /** The value in `bytes[start, end)`; throws `ERR_CHANNEL_BAD_VALUE` if it is none. */
   read(bytes: Buffer, start: number, end: number): unknown {
     this.#bytes = bytes
     this.#at = start
     this.#end = end
-    this.#seen.length = 0
     try {
       if (this.#byte() !== VERSION_TAG || this.#varint() > VERSION) throw FALLBACK
       const value = this.#value(0)
@@ -313,7 +347,7 @@ export class ValueReader {
     } catch (err) {
       if (err !== FALLBACK) throw err instanceof Error && 'code' in err ? err : badValueError(err)
     } finally {
-      this.#seen.length = 0
+      this.#seen.clear()
       this.#bytes = EMPTY
     }
     // A private copy: what v8.deserialize makes of a Buffer inside the value is a view of its input.
@@ -392,7 +426,7 @@ export class ValueReader {
       case OBJECT_REFERENCE: {
         const id = this.#varint()
         if (id >= this.#seen.length) throw badValueError()
-        return this.#seen[id]
+        return this.#seen.at(id)
       }
       default:
         throw FALLBACK
