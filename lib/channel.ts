@@ -535,7 +535,7 @@ export class Channel {
   /** Takes one message as a value into #taken (or its error into #takenError); false if there is none. */
   #takeValue(): boolean {
     this.#reader ??= new ValueReader()
-    return this.#take(1, this.#readValue) === 1
+    return this.#consumer.takeNext(this.#readValue)
   }
 
   readonly #readValue = (bytes: Buffer, start: number, length: number): void => {

@@ -362,10 +362,39 @@ export class Consumer {
    * change after its check.
    */
   read(): Buffer | undefined {
-    if (this.#stageRead < this.#stageEnd) return this.#nextStaged()
+    if (this.#stageRead < this.#stageEnd || this.#fetch()) return this.#nextStaged()
     if (this.#aheadRead < this.#ahead.length) return this.#nextAhead()
+    return undefined
+  }
+
+  /**
+   * Takes one message as {@link read} does, in the same batches, and visits it where the batch holds
+   * it instead of making a `Buffer` of it: a message read so is one copy and a share of one store of
+   * `head`, not a store of its own. The message is taken before its visit, even if `visit` throws.
+   * False if the ring is empty.
+   */
+  takeNext(visit: Visit): boolean {
+    if (this.#stageRead < this.#stageEnd || this.#fetch()) {
+      const at = this.#stageRead
+      const length = this.#poolWords[at >> 2]!
+      this.#stageRead = at + frameSize(length)
+      visit(this.#poolBuffer, at + FRAME_HEADER, length)
+      return true
+    }
+    if (this.#aheadRead === this.#ahead.length) return false
+    const message = this.#nextAhead()
+    visit(message, 0, message.length)
+    return true
+  }
+
+  /**
+   * Takes the next frames of the ring into a batch when none is left: small ones into the pool
+   * (true), large ones read ahead (false, as for an empty ring).
+   */
+  #fetch(): boolean {
+    if (this.#aheadRead < this.#ahead.length) return false
     let used = this.#used()
-    if (used === 0) return undefined
+    if (used === 0) return false
     const capacity = this.#capacity
     const words = this.#words
     let pos = this.#head & this.#mask
@@ -386,8 +415,12 @@ export class Consumer {
     if (length > this.#maxMessageSize || frame > capacity - pos || frame > used) {
       this.#fail(corruptError(`a frame of ${length} bytes with ${used} in the ring`))
     }
-    if (length <= STAGED_MAX) return this.#stage(pos, Math.min(used, capacity - pos, STAGE_SPAN), skipped)
-    return this.#readAhead(pos, length, used, skipped)
+    if (length <= STAGED_MAX) {
+      this.#stage(pos, Math.min(used, capacity - pos, STAGE_SPAN), skipped)
+      return true
+    }
+    this.#readAhead(pos, length, used, skipped)
+    return false
   }
 
   /** r[ring.consume], r[ring.check]: bytes of frames in the ring. */
@@ -416,15 +449,15 @@ export class Consumer {
 
   /**
    * Copies out the large message whose frame, checked, is at `pos`, and the whole large message
-   * frames after it that the ring already holds, checked the same way, up to READ_AHEAD bytes; stores
-   * `head` once for all of them and returns the first. Fewer stores of `head` are fewer wakes of a
+   * frames after it that the ring already holds, checked the same way, up to READ_AHEAD bytes, to be
+   * read in turn; stores `head` once for all of them. Fewer stores of `head` are fewer wakes of a
    * sender that waits for room, each with room for more. It stops at anything else, which the next
    * read takes (or finds corrupt).
    */
-  #readAhead(pos: number, length: number, used: number, skipped: number): Buffer {
+  #readAhead(pos: number, length: number, used: number, skipped: number): void {
     const capacity = this.#capacity
     const words = this.#words
-    const first = this.#copyOut(pos, length)
+    this.#ahead.push(this.#copyOut(pos, length))
     let frame = frameSize(length)
     let taken = skipped + frame
     used -= frame
@@ -448,7 +481,6 @@ export class Consumer {
       pos = (start + frame) & this.#mask
     }
     this.#consumed(taken)
-    return first
   }
 
   /** The next message read ahead. */
@@ -471,9 +503,9 @@ export class Consumer {
 
   /**
    * Copies `span` bytes of frames at `pos` (the first one checked in the ring, small) into the pool,
-   * takes every whole small message frame of the copy, checked again there, and returns the first.
+   * takes every whole small message frame of the copy, checked again there, to be read in turn.
    */
-  #stage(pos: number, span: number, skipped: number): Buffer {
+  #stage(pos: number, span: number, skipped: number): void {
     if (this.#pool.byteLength - this.#poolUsed < span) {
       this.#pool = new ArrayBuffer(POOL_SIZE)
       this.#poolBytes = new Uint8Array(this.#pool)
@@ -498,7 +530,6 @@ export class Consumer {
     this.#stageRead = from
     this.#stageEnd = next
     this.#consumed(skipped + next - from)
-    return this.#nextStaged()
   }
 
   /** The next message of the batch in the pool, checked as it was taken. */
