@@ -438,7 +438,7 @@ export class Channel {
   trySendValue(value: unknown): boolean {
     const length = this.#serialize(value)
     if (this.#senders.length > 0) return false
-    return this.#producer.write(this.#writer!.bytes, length)
+    return this.#producer.write(this.#writer!.view(length), length)
   }
 
   /** Sends `value` as {@link trySendValue}, waiting for room; the value is serialized at once. */
@@ -447,8 +447,9 @@ export class Channel {
       const signal = signalOption(options)
       const length = this.#serialize(value)
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason })
-      if (this.#senders.length === 0 && this.#producer.write(this.#writer!.bytes, length)) return Promise.resolve()
-      const message = Buffer.from(this.#writer!.bytes.subarray(0, length))
+      const written = this.#writer!.view(length)
+      if (this.#senders.length === 0 && this.#producer.write(written, length)) return Promise.resolve()
+      const message = Buffer.from(written)
       return new Promise<void>((resolve, reject) => {
         this.#enqueue(this.#senders, { message, length, reserve: false, resolve: () => resolve(), reject, signal })
       })

@@ -94,12 +94,21 @@ class ObjectList {
   }
 }
 
+/** Views of the writer's bytes are kept for lengths up to this ({@link ValueWriter.view}). */
+const VIEWS_KEPT = 1024
+
 /**
  * Serializes values into one buffer that it reuses: {@link write} returns the length of the value's
  * bytes at the start of {@link bytes}, valid until the next call.
  */
 export class ValueWriter {
   bytes = Buffer.allocUnsafeSlow(4096)
+  /**
+   * A view of the first N bytes at index N, made once per buffer: messages of one shape come back to
+   * the same few lengths, and a new view costs more than copying a small value (on Node 20 here,
+   * 80 ns for `set(subarray())` against 16 with a kept view, at 84 bytes).
+   */
+  #views: (Uint8Array | undefined)[] = []
   #at = 0
   /** Objects written so far, in order: their index is the id a back-reference names. */
   readonly #seen = new ObjectList()
@@ -134,6 +143,12 @@ export class ValueWriter {
     return serialized.length
   }
 
+  /** The first `length` bytes of {@link bytes}: what {@link write} wrote. */
+  view(length: number): Uint8Array {
+    if (length > VIEWS_KEPT) return this.bytes.subarray(0, length)
+    return (this.#views[length] ??= this.bytes.subarray(0, length))
+  }
+
   #room(bytes: number): void {
     if (this.#at + bytes <= this.bytes.length) return
     let size = this.bytes.length * 2
@@ -141,6 +156,7 @@ export class ValueWriter {
     const grown = Buffer.allocUnsafeSlow(size)
     grown.set(this.bytes.subarray(0, this.#at))
     this.bytes = grown
+    this.#views = []
   }
 
   #byte(byte: number): void {
