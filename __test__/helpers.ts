@@ -13,6 +13,7 @@ import { type Exit, exitOf, within, workloadFixture } from '../scripts/workloads
 export {
   type Exit,
   GENEROUS_MS,
+  emulator,
   exitOf,
   fdCountBackTo,
   openFdCount,

@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { Doorbell, SharedRegion, spawn } from 'shm-doorbell'
 
-import { exitOf, fixture, openFdCount, regionMappings, runNode, within } from './helpers.ts'
+import { emulator, exitOf, fixture, openFdCount, regionMappings, runNode, within } from './helpers.ts'
 
 interface Layout {
   STEP: number
@@ -581,7 +581,7 @@ linuxTest(
 )
 
 linuxTest(
-  '10,000 create/close cycles of 64 KiB regions, every page touched, keep fds, mappings and RSS flat (Linux: /proc)',
+  '10,000 create/close cycles of 64 KiB regions, every page touched, keep fds, mappings and RSS flat (Linux: /proc; under qemu-user, the region mappings only)',
   async (t) => {
     const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('region-cycles.cjs'), '10000', '65536'])
     t.is(code, 0, stderr)
@@ -592,8 +592,13 @@ linuxTest(
     t.is(after.fds, before.fds)
     t.is(after.regionMaps, 0)
     t.is(before.regionMaps, 0)
-    // Leaked mappings would add 10,000 lines; V8 may map a few heap pages of its own.
-    t.true(after.maps - before.maps <= 20, `${before.maps} -> ${after.maps} mappings`)
+    // Leaked mappings would add 10,000 lines; V8 may map a few heap pages of its own. Under qemu-user
+    // (npm run test:targets) the emulated process gains anonymous mappings that are not regions as the
+    // cycles run, 24 and then 46 more over two runs of 10,000 on arm64 Node 20 (none on x64 Node 20,
+    // which this bound checks): there the region mappings above are what is counted.
+    if (emulator === undefined) {
+      t.true(after.maps - before.maps <= 20, `${before.maps} -> ${after.maps} mappings`)
+    }
     // Leaked regions would hold 625 MiB.
     t.true(after.rss - before.rss < 32 * 2 ** 20, `RSS ${before.rss} -> ${after.rss}`)
   },

@@ -8,6 +8,15 @@ import { fileURLToPath } from 'node:url'
 /** A bound for things that should take milliseconds; generous so that a busy machine never flakes. */
 export const GENEROUS_MS = 10_000
 
+/**
+ * The emulator the suite runs under, if any: `npm run test:targets` sets SHM_DOORBELL_TEST_EMULATOR
+ * to `qemu-user` for the arm64 suite, where a process runs 10-30 times slower than natively.
+ */
+export const emulator = process.env.SHM_DOORBELL_TEST_EMULATOR
+
+/** How many times longer {@link within}'s bounds are under an {@link emulator}. */
+const EMULATED_SLOWDOWN = emulator === undefined ? 1 : 5
+
 /** The path of a child script of the workloads (scripts/workloads/fixtures/). */
 export const workloadFixture = (name: string): string => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
 
@@ -34,8 +43,9 @@ export async function fdCountBackTo(expected: number, ms = 1000): Promise<number
   return count
 }
 
-/** Rejects if `promise` has not settled within `ms`, naming what was awaited. */
-export async function within<T>(promise: Promise<T>, what: string, ms = GENEROUS_MS): Promise<T> {
+/** Rejects if `promise` has not settled within `bound` ms (times EMULATED_SLOWDOWN), naming what was awaited. */
+export async function within<T>(promise: Promise<T>, what: string, bound = GENEROUS_MS): Promise<T> {
+  const ms = bound * EMULATED_SLOWDOWN
   const timeout = new AbortController()
   try {
     return await Promise.race([
