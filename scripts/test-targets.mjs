@@ -153,7 +153,8 @@ function runAva(checkout, node, matches) {
     // `node`, and through their shebang `npm` and `npx`, are the arm64 Node for the suite's children.
     PATH: `${dirname(node)}:${process.env.PATH}`,
     QEMU_LD_PREFIX: QEMU_AARCH64_PREFIX,
-    // Tells the suite it runs emulated: the one bound that counts the emulator's own mappings is left out.
+    // Tells the suite it runs emulated (`emulator` in scripts/workloads/helpers.ts): longer bounds, and
+    // no count of the mappings the emulated process gains of its own.
     SHM_DOORBELL_TEST_EMULATOR: 'qemu-user',
   }
   delete env.SHM_DOORBELL_ENGINE
